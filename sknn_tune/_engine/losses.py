@@ -1,0 +1,68 @@
+"""Loss registry: per-sample loss and its gradient with respect to the network's raw output.
+
+``value_and_grad(out, target)`` takes ``(M, B, k)`` outputs and targets and returns the per-sample loss
+``(M, B)`` and ``d loss_i / d out`` ``(M, B, k)``. ``link`` maps raw outputs to predictions
+(probabilities for the softmax losses). Classification targets arrive one-hot.
+"""
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+HUBER_DELTA = 1.0
+
+
+class Loss(NamedTuple):
+    value_and_grad: Callable
+    link: Callable
+
+
+def _softmax_log_loss(out, target):
+    log_p = torch.log_softmax(out, dim=-1)
+    return -(target * log_p).sum(-1), torch.exp(log_p) - target
+
+
+def _softmax_squared_error(out, target):
+    p = torch.softmax(out, dim=-1)
+    residual = p - target
+    k = out.shape[-1]
+    g = residual / k  # d/dp of 0.5 * mean_k (p - t)^2
+    # Back through the softmax Jacobian: p * (g - <p, g>).
+    grad = p * (g - (p * g).sum(-1, keepdim=True))
+    return 0.5 * (residual * residual).mean(-1), grad
+
+
+def _squared_error(out, target):
+    residual = out - target
+    return 0.5 * (residual * residual).mean(-1), residual / out.shape[-1]
+
+
+def _absolute_error(out, target):
+    residual = out - target
+    return residual.abs().mean(-1), torch.sign(residual) / out.shape[-1]
+
+
+def _huber(out, target):
+    residual = out - target
+    grad = residual.clamp(-HUBER_DELTA, HUBER_DELTA) / out.shape[-1]
+    value = F.huber_loss(out, target, reduction="none", delta=HUBER_DELTA).mean(-1)
+    return value, grad
+
+
+def _softmax(out):
+    return torch.softmax(out, dim=-1)
+
+
+def _identity(out):
+    return out
+
+
+LOSSES = {
+    "softmax_log_loss": Loss(_softmax_log_loss, _softmax),
+    "softmax_squared_error": Loss(_softmax_squared_error, _softmax),
+    "squared_error": Loss(_squared_error, _identity),
+    "absolute_error": Loss(_absolute_error, _identity),
+    "huber": Loss(_huber, _identity),
+}

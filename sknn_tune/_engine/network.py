@@ -1,0 +1,244 @@
+"""The stacked MLP: M same-shaped networks whose parameters live in one ``(M, P)`` matrix.
+
+Layer ``l`` has weights ``(M, in, out)`` and bias ``(M, 1, out)`` (views into the flat matrix), so a
+layer of all members is one ``torch.baddbmm``. Hidden layers are Linear -> [BatchNorm] -> activation
+-> [dropout]. The backward pass is written out (a few ``bmm``s per layer): on CPU autograd's per-op
+overhead costs more than the arithmetic, and the same step is what a CUDA graph replays.
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from . import rng
+from .activations import ACTIVATIONS
+from .initializers import AUTO_INIT, INITIALIZERS
+from .losses import LOSSES
+
+BN_EPS = 1e-5
+BN_MOMENTUM = 0.1
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """The shape of one member's network; members of a stack share it."""
+
+    n_features: int
+    hidden_layer_sizes: tuple
+    n_outputs: int
+    activation: str
+    batch_norm: bool
+    loss: str
+
+    @property
+    def layer_sizes(self):
+        return (self.n_features, *self.hidden_layer_sizes, self.n_outputs)
+
+    def parameter_layout(self):
+        """``[(name, layer, shape)]`` in flat order; ``shape`` excludes the member dimension."""
+        layout = []
+        sizes = self.layer_sizes
+        for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layout.append(("weight", layer, (fan_in, fan_out)))
+            layout.append(("bias", layer, (1, fan_out)))
+            if self.batch_norm and layer < len(sizes) - 2:
+                layout.append(("bn_weight", layer, (1, fan_out)))
+                layout.append(("bn_bias", layer, (1, fan_out)))
+        return layout
+
+    def n_parameters(self):
+        return sum(math.prod(shape) for _, _, shape in self.parameter_layout())
+
+    def decay_mask(self, dtype, device):
+        """``(1, P)``: 1 where weight decay / L1 apply (the weight matrices), 0 elsewhere."""
+        parts = [
+            torch.full((math.prod(shape),), float(name == "weight"), dtype=dtype, device=device)
+            for name, _, shape in self.parameter_layout()
+        ]
+        return torch.cat(parts)[None, :]
+
+
+def split_flat(flat, layout):
+    """Views of ``flat`` (M, P) as ``{(name, layer): (M, *shape)}``."""
+    views, offset = {}, 0
+    for name, layer, shape in layout:
+        size = math.prod(shape)
+        views[name, layer] = flat[:, offset : offset + size].view(flat.shape[0], *shape)
+        offset += size
+    return views
+
+
+def initial_parameters(arch, seeds, inits, dtype, device):
+    """Draw every member's initial flat parameters from its own seed and initialiser name."""
+    act = ACTIVATIONS[arch.activation]
+    m = len(seeds)
+    flat = torch.zeros(m, arch.n_parameters(), dtype=dtype, device=device)
+    views = split_flat(flat, arch.parameter_layout())
+    for name, layer, shape in arch.parameter_layout():
+        if name == "bn_weight":
+            views[name, layer].fill_(1.0)
+        if name != "weight":
+            continue
+        keys = rng.member_keys(seeds, rng.INIT, layer)
+
+        def draw(kind, keys=keys, shape=shape):
+            return (rng.uniform if kind == "uniform" else rng.normal)(keys, shape, dtype)
+
+        for init in set(inits):
+            rows = [i for i, name_i in enumerate(inits) if name_i == init]
+            resolved = AUTO_INIT[act.init_family] if init == "auto" else init
+            values = INITIALIZERS[resolved](draw, *shape)
+            views[name, layer][rows] = values[rows]
+    return flat
+
+
+def n_bn_buffers(arch):
+    return 2 * sum(arch.hidden_layer_sizes) if arch.batch_norm else 0
+
+
+def initial_buffers(arch, m, dtype, device):
+    """BatchNorm running statistics: per hidden layer a running mean (zeros) and variance (ones)."""
+    parts = []
+    for size in arch.hidden_layer_sizes if arch.batch_norm else ():
+        parts += [torch.zeros(m, size), torch.ones(m, size)]
+    if not parts:
+        return torch.zeros(m, 0, dtype=dtype, device=device)
+    return torch.cat(parts, dim=1).to(dtype=dtype, device=device)
+
+
+def split_buffers(buffers, arch):
+    views, offset = [], 0
+    for size in arch.hidden_layer_sizes if arch.batch_norm else ():
+        mean = buffers[:, offset : offset + size].view(-1, 1, size)
+        var = buffers[:, offset + size : offset + 2 * size].view(-1, 1, size)
+        views.append((mean, var))
+        offset += 2 * size
+    return views
+
+
+def forward_eval(arch, flat, buffers, x):
+    """Raw outputs ``(M, n, k)`` for inputs ``x`` ``(M, n, d)`` (or ``(1, n, d)`` broadcast)."""
+    p = split_flat(flat, arch.parameter_layout())
+    stats = split_buffers(buffers, arch)
+    act = ACTIVATIONS[arch.activation].forward
+    h = x.expand(flat.shape[0], -1, -1) if x.shape[0] != flat.shape[0] else x
+    n_hidden = len(arch.hidden_layer_sizes)
+    for layer in range(n_hidden):
+        z = torch.baddbmm(p["bias", layer], h, p["weight", layer])
+        if arch.batch_norm:
+            mean, var = stats[layer]
+            z = (z - mean) * torch.rsqrt(var + BN_EPS) * p["bn_weight", layer] + p["bn_bias", layer]
+        h = act(z)
+    return torch.baddbmm(p["bias", n_hidden], h, p["weight", n_hidden])
+
+
+class TrainStep:
+    """Forward, loss and hand-written backward for one batch of every member.
+
+    ``__call__`` returns ``(grad_flat, loss_sum, new_buffers)``: the gradient of each member's
+    weighted mean loss ``sum_i w_i l_i / sum_i w_i``, the weighted loss sum (for the epoch's
+    average) and updated BatchNorm running statistics. ``valid`` marks real rows (the last batch
+    of an epoch is padded): BatchNorm statistics use real rows only.
+    """
+
+    def __init__(self, arch):
+        self.arch = arch
+        self.layout = arch.parameter_layout()
+        self.activation = ACTIVATIONS[arch.activation]
+        self.loss = LOSSES[arch.loss]
+
+    def __call__(self, flat, buffers, x, target, weight, valid, dropout, keys):
+        """One batch.
+
+        x (M, B, d), target (M, B, k), weight (M, B, 1), valid (M, B, 1) or None when every row is
+        real, dropout (M, 1, 1) or None, keys (M,) per-member random keys for this step.
+        """
+        arch = self.arch
+        p = split_flat(flat, self.layout)
+        stats = split_buffers(buffers, arch)
+        n_hidden = len(arch.hidden_layer_sizes)
+        n_valid = None if valid is None else valid.sum(1, keepdim=True).clamp_min(1.0)
+        new_stats = []
+        inputs, pre_acts, outputs, masks, bn_cache = [], [], [], [], []
+        h = x
+        for layer in range(n_hidden):
+            inputs.append(h)
+            z = torch.baddbmm(p["bias", layer], h, p["weight", layer])
+            if arch.batch_norm:
+                z, cache, running = self._batch_norm(z, p, layer, stats[layer], valid, n_valid)
+                bn_cache.append(cache)
+                new_stats += running
+            a = self.activation.forward(z)
+            pre_acts.append(z)
+            outputs.append(a)
+            if dropout is not None:
+                layer_keys = rng.member_keys(keys, rng.DROPOUT, layer)
+                u = rng.uniform(layer_keys, a.shape[1:], a.dtype)
+                mask = (u >= dropout).to(a.dtype) / (1.0 - dropout)
+                masks.append(mask)
+                a = a * mask
+            h = a
+        inputs.append(h)
+        out = torch.baddbmm(p["bias", n_hidden], h, p["weight", n_hidden])
+
+        loss, grad_out = self.loss.value_and_grad(out, target)
+        total_weight = weight.sum(1, keepdim=True)  # (M, 1, 1)
+        scale = weight / total_weight.clamp_min(torch.finfo(out.dtype).tiny)
+        loss_sum = (loss[..., None] * weight).sum((1, 2))
+        g = grad_out * scale
+
+        grads = {}
+        for layer in range(n_hidden, -1, -1):
+            grads["weight", layer] = torch.bmm(inputs[layer].transpose(1, 2), g)
+            grads["bias", layer] = g.sum(1, keepdim=True)
+            if layer == 0:
+                break
+            g = torch.bmm(g, p["weight", layer].transpose(1, 2))
+            if dropout is not None:
+                g = g * masks[layer - 1]
+            g = g * self.activation.derivative(pre_acts[layer - 1], outputs[layer - 1])
+            if arch.batch_norm:
+                g = self._batch_norm_backward(g, p, layer - 1, bn_cache[layer - 1], grads, valid)
+        grad_flat = torch.cat([grads[name, layer].reshape(flat.shape[0], -1)
+                               for name, layer, _ in self.layout], dim=1)
+        new_buffers = torch.cat([s.reshape(flat.shape[0], -1) for s in new_stats], dim=1) \
+            if new_stats else buffers
+        return grad_flat, loss_sum, new_buffers
+
+    @staticmethod
+    def _batch_norm(z, p, layer, running, valid, n_valid):
+        if valid is None:
+            mean = z.mean(1, keepdim=True)
+            centered = z - mean
+            var = (centered * centered).mean(1, keepdim=True)
+            count = z.shape[1]
+        else:
+            mean = (z * valid).sum(1, keepdim=True) / n_valid
+            centered = z - mean
+            var = (centered * centered * valid).sum(1, keepdim=True) / n_valid
+            count = n_valid
+        inv_std = torch.rsqrt(var + BN_EPS)
+        normed = centered * inv_std
+        out = normed * p["bn_weight", layer] + p["bn_bias", layer]
+        # Running variance is unbiased, as in torch.nn.BatchNorm1d.
+        unbiased = var * (count / (count - 1.0 if valid is None else (count - 1.0).clamp_min(1.0)))
+        running_mean, running_var = running
+        new_mean = (1.0 - BN_MOMENTUM) * running_mean + BN_MOMENTUM * mean
+        new_var = (1.0 - BN_MOMENTUM) * running_var + BN_MOMENTUM * unbiased
+        return out, (normed, inv_std), [new_mean, new_var]
+
+    @staticmethod
+    def _batch_norm_backward(g, p, layer, cache, grads, valid):
+        normed, inv_std = cache
+        grads["bn_weight", layer] = (g * normed).sum(1, keepdim=True)
+        grads["bn_bias", layer] = g.sum(1, keepdim=True)
+        g_normed = g * p["bn_weight", layer]
+        if valid is None:
+            mean_g = g_normed.mean(1, keepdim=True)
+            mean_gn = (g_normed * normed).mean(1, keepdim=True)
+            return inv_std * (g_normed - mean_g - normed * mean_gn)
+        n_valid = valid.sum(1, keepdim=True).clamp_min(1.0)
+        mean_g = (g_normed * valid).sum(1, keepdim=True) / n_valid
+        mean_gn = (g_normed * normed * valid).sum(1, keepdim=True) / n_valid
+        return inv_std * (g_normed - mean_g - normed * mean_gn) * valid

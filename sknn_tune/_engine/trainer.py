@@ -1,0 +1,416 @@
+"""The stacked trainer: fits M members of one architecture together.
+
+Every member has its own rows, sample weights, seed and numeric hyperparameters; members only share
+the architecture, the optimizer kind, the batch size, the dtype and the device (a *stack*). A plain
+``fit`` is a stack of one. Per epoch the host reads each member's losses once (early stopping,
+schedules and divergence decide per epoch); inside an epoch nothing waits on the device.
+"""
+
+import math
+import time
+from dataclasses import dataclass, fields, replace
+
+import numpy as np
+import torch
+
+from . import rng
+from .losses import LOSSES
+from .metrics import METRICS
+from .network import (
+    Architecture,
+    TrainStep,
+    forward_eval,
+    initial_buffers,
+    initial_parameters,
+)
+from .optimizers import OPTIMIZERS
+from .schedules import SCHEDULES
+
+PREDICT_CHUNK_ROWS = 65536
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """What members of one stack share. Candidates that differ here train in different stacks."""
+
+    architecture: Architecture
+    optimizer: str
+    batch_size: int
+    metric: str  # validation score: 'accuracy' or 'r2'
+    dtype: torch.dtype
+    device: torch.device
+
+
+@dataclass(frozen=True)
+class MemberConfig:
+    """One member's own hyperparameters (numeric ones become ``(M, 1)`` columns)."""
+
+    seed: int
+    lr: float = 1e-3
+    momentum: float = 0.9
+    beta1: float = 0.9
+    beta2: float = 0.999
+    rho: float = 0.99
+    weight_decay: float = 0.0
+    l1: float = 0.0
+    dropout: float = 0.0
+    noise_std: float = 0.0
+    init: str = "auto"
+    lr_schedule: str = "constant"
+    lr_decay: float = 0.1
+    lr_step: int = 10
+    max_epochs: int = 200
+    early_stopping: bool = False
+    patience: int = 10
+    tol: float = 1e-4
+    restore_best_weights: bool = True
+
+
+@dataclass
+class MemberData:
+    """Row indices into the shared X / Y, with optional per-row weights, for training and validation."""
+
+    train_rows: np.ndarray
+    train_weight: np.ndarray | None = None
+    val_rows: np.ndarray | None = None
+    val_weight: np.ndarray | None = None
+
+
+_HYPER_COLUMNS = ("lr", "momentum", "beta1", "beta2", "rho", "weight_decay", "l1", "dropout",
+                  "noise_std")
+
+
+def _padded(arrays, fill, dtype, device):
+    """Stack ragged 1-D arrays into ``(M, n_max)`` plus each one's length."""
+    lengths = np.array([len(a) for a in arrays], dtype=np.int64)
+    out = np.full((len(arrays), max(1, lengths.max())), fill, dtype=dtype)
+    for i, a in enumerate(arrays):
+        out[i, : len(a)] = a
+    return torch.as_tensor(out, device=device), lengths
+
+
+class StackedTrainer:
+    """Trains and holds M members of one stack.
+
+    The live parameters keep training (``fit`` may be called again to continue, as successive
+    halving and ``partial_fit`` do); ``final_parameters`` is what members predict with: the best
+    validation epoch's weights where early stopping restores them, the live ones otherwise.
+    """
+
+    def __init__(self, config: StackConfig, members: list[MemberConfig]):
+        self.config = config
+        self.members = list(members)
+        m = len(self.members)
+        arch, dtype, device = config.architecture, config.dtype, config.device
+        self.seeds = torch.tensor([c.seed % 2**32 for c in self.members], device=device)
+        self.params = initial_parameters(arch, self.seeds, [c.init for c in self.members],
+                                         dtype, device)
+        self.buffers = initial_buffers(arch, m, dtype, device)
+        self.state = {name: torch.zeros_like(self.params)
+                      for name in OPTIMIZERS[config.optimizer].state_names}
+        self.steps = torch.zeros(m, 1, dtype=dtype, device=device)
+        self.best_params = self.params.clone()
+        self.best_buffers = self.buffers.clone()
+        self.epochs_done = np.zeros(m, dtype=np.int64)
+        self.stopped = np.zeros(m, dtype=bool)
+        self.diverged = np.zeros(m, dtype=bool)
+        self.best_value = np.full(m, np.inf)
+        self.best_epoch = np.zeros(m, dtype=np.int64)
+        self.wait = np.zeros(m, dtype=np.int64)
+        self.plateau_factor = np.ones(m)
+        self.plateau_best = np.full(m, np.inf)
+        self.plateau_wait = np.zeros(m, dtype=np.int64)
+        self.log = []  # one dict of (M,) arrays per stack epoch
+        self.interrupted = False
+
+    # ----------------------------------------------------------------------------------------
+    # configuration as tensors
+
+    def _column(self, name):
+        values = [float(getattr(c, name)) for c in self.members]
+        return torch.tensor(values, dtype=self.config.dtype, device=self.config.device)[:, None]
+
+    def _host(self, name):
+        return np.array([getattr(c, name) for c in self.members])
+
+    # ----------------------------------------------------------------------------------------
+    # training
+
+    def fit(self, X, Y, data: list[MemberData], n_epochs=None, on_epoch=None):
+        """Train on ``X`` ``(n, d)`` / ``Y`` ``(n, k)`` device tensors.
+
+        Each member trains until it has ``max_epochs`` epochs in total, stops early or diverges;
+        with ``n_epochs`` it trains that many more epochs instead (``partial_fit``). ``on_epoch``
+        is called after every epoch with the trainer. Ctrl-C ends training after the current
+        step, keeps what was trained and sets ``interrupted``.
+        """
+        cfg = self.config
+        device = cfg.device
+        if n_epochs is None:
+            target = self._host("max_epochs").astype(np.int64)
+        else:
+            target = self.epochs_done + n_epochs
+        rows, n_train = _padded([d.train_rows for d in data], 0, np.int64, device)
+        weights, _ = _padded(
+            [np.ones(len(d.train_rows)) if d.train_weight is None else d.train_weight
+             for d in data], 0.0, np.float64, device)
+        weights = weights.to(cfg.dtype)
+        has_zero_weight = any(d.train_weight is not None and np.any(d.train_weight == 0)
+                              for d in data)
+        validation = self._validation_set(X, Y, data)
+        hyper = {name: self._column(name) for name in _HYPER_COLUMNS}
+        decay_mask = cfg.architecture.decay_mask(cfg.dtype, device)
+        hyper["weight_decay"] = hyper["weight_decay"] * decay_mask
+        hyper["l1"] = hyper["l1"] * decay_mask
+        use_l2 = bool(np.any(self._host("weight_decay") > 0))
+        use_l1 = bool(np.any(self._host("l1") > 0))
+        dropout = hyper["dropout"][:, :, None] if np.any(self._host("dropout") > 0) else None
+        noise = hyper["noise_std"][:, :, None] if np.any(self._host("noise_std") > 0) else None
+        step = TrainStep(cfg.architecture)
+        optimizer = OPTIMIZERS[cfg.optimizer]
+        self.interrupted = False
+        try:
+            while True:
+                training = (self.epochs_done < target) & ~self.stopped & ~self.diverged
+                if not training.any():
+                    break
+                started = time.perf_counter()
+                lr_now = self._learning_rates()
+                lr = torch.as_tensor(lr_now, dtype=cfg.dtype, device=device)[:, None] \
+                    * hyper["lr"]
+                loss_sum, weight_sum = self._run_epoch(
+                    X, Y, rows, n_train, weights, has_zero_weight, training, hyper, lr, use_l2,
+                    use_l1, dropout, noise, step, optimizer)
+                self._end_epoch(training, loss_sum, weight_sum, validation, lr_now, started)
+                if on_epoch is not None:
+                    on_epoch(self)
+        except KeyboardInterrupt:
+            self.interrupted = True
+        return self
+
+    def _run_epoch(self, X, Y, rows, n_train, weights, has_zero_weight, training, hyper, lr,
+                   use_l2, use_l1, dropout, noise, step, optimizer):
+        cfg = self.config
+        device, dtype, batch = cfg.device, cfg.dtype, cfg.batch_size
+        m, n_max = rows.shape
+        epoch = torch.as_tensor(self.epochs_done, device=device)
+        # Each member's own permutation of its rows; padding sorts last.
+        keys = rng.random_bits(rng.member_keys(self.seeds, rng.PERMUTATION, epoch), n_max)
+        position = torch.arange(n_max, device=device)
+        n_train_t = torch.as_tensor(n_train, device=device)[:, None]
+        keys = torch.where(position < n_train_t, keys, 2**32 + position)
+        order = torch.argsort(keys, dim=1, stable=True)
+        n_steps = math.ceil(int(n_train[training].max()) / batch)
+        width = n_steps * batch
+        order = torch.nn.functional.pad(order, (0, max(0, width - n_max)), value=0)[:, :width]
+        batch_rows = rows.gather(1, order)
+        batch_weight = weights.gather(1, order)
+        real = (torch.arange(width, device=device) < n_train_t)
+        batch_weight = batch_weight * real
+        step_keys_base = rng.member_keys(self.seeds, epoch)
+        training_t = torch.as_tensor(training, device=device)[:, None]
+        all_training = bool(training.all())
+        n_min = int(n_train.min())
+        loss_sum = torch.zeros(m, dtype=dtype, device=device)
+        weight_sum = torch.zeros(m, dtype=dtype, device=device)
+        for s in range(n_steps):
+            cols = slice(s * batch, (s + 1) * batch)
+            idx = batch_rows[:, cols]
+            x = X[idx]
+            if noise is not None:
+                x = x + noise * rng.normal(rng.member_keys(step_keys_base, s, rng.NOISE),
+                                           x.shape[1:], dtype)
+            w = batch_weight[:, cols, None]
+            every_row_real = (s + 1) * batch <= n_min
+            valid = None if every_row_real else real[:, cols, None].to(dtype)
+            step_keys = rng.member_keys(step_keys_base, s) if dropout is not None else None
+            grad, batch_loss, new_buffers = step(self.params, self.buffers, x, Y[idx], w, valid,
+                                                 dropout, step_keys)
+            if use_l2 and not optimizer.decoupled_weight_decay:
+                grad = grad + hyper["weight_decay"] * self.params
+            if use_l1:
+                grad = grad + hyper["l1"] * torch.sign(self.params)
+            new_steps = self.steps + 1.0
+            new_params, new_state = optimizer.step(self.params, grad, self.state, lr, hyper,
+                                                   new_steps)
+            batch_weight_sum = w.sum((1, 2))
+            if all_training and every_row_real and not has_zero_weight:
+                self.params, self.state, self.steps = new_params, new_state, new_steps
+                self.buffers = new_buffers
+            else:
+                # Frozen members, members out of rows and batches of zero weight keep everything.
+                active = training_t & (batch_weight_sum > 0)[:, None]
+                self.params = torch.where(active, new_params, self.params)
+                self.state = {k: torch.where(active, v, self.state[k]) for k, v in new_state.items()}
+                self.steps = torch.where(active, new_steps, self.steps)
+                self.buffers = torch.where(active, new_buffers, self.buffers)
+            loss_sum = loss_sum + batch_loss
+            weight_sum = weight_sum + batch_weight_sum
+        return loss_sum, weight_sum
+
+    def _validation_set(self, X, Y, data):
+        if all(d.val_rows is None or len(d.val_rows) == 0 for d in data):
+            return None
+        device, dtype = self.config.device, self.config.dtype
+        rows, _ = _padded([np.zeros(0, np.int64) if d.val_rows is None else d.val_rows
+                           for d in data], 0, np.int64, device)
+        weights, _ = _padded(
+            [np.zeros(0) if d.val_rows is None else
+             np.ones(len(d.val_rows)) if d.val_weight is None else d.val_weight for d in data],
+            0.0, np.float64, device)
+        return X[rows], Y[rows], weights.to(dtype)
+
+    def _evaluate(self, validation):
+        x, y, w = validation
+        out = forward_eval(self.config.architecture, self.params, self.buffers, x)
+        loss, _ = LOSSES[self.config.architecture.loss].value_and_grad(out, y)
+        total = w.sum(1).clamp_min(torch.finfo(w.dtype).tiny)
+        val_loss = (loss * w).sum(1) / total
+        link = LOSSES[self.config.architecture.loss].link
+        score = METRICS[self.config.metric](link(out), y, w)
+        return val_loss, score
+
+    def _learning_rates(self):
+        """Each member's lr multiplier for its coming epoch."""
+        factor = np.ones(len(self.members))
+        kinds = self._host("lr_schedule")
+        for kind in set(kinds):
+            sel = kinds == kind
+            factor[sel] = SCHEDULES[kind](
+                self.epochs_done[sel].astype(float), self._host("lr_decay")[sel].astype(float),
+                self._host("lr_step")[sel].astype(float),
+                self._host("max_epochs")[sel].astype(float), self.plateau_factor[sel])
+        return factor
+
+    def _end_epoch(self, training, loss_sum, weight_sum, validation, lr_now, started):
+        train_loss = (loss_sum / weight_sum.clamp_min(torch.finfo(weight_sum.dtype).tiny))
+        train_loss = train_loss.cpu().numpy().astype(np.float64)
+        m = len(self.members)
+        val_loss = val_score = np.full(m, np.nan)
+        if validation is not None:
+            val_loss_t, val_score_t = self._evaluate(validation)
+            val_loss = val_loss_t.cpu().numpy().astype(np.float64)
+            val_score = val_score_t.cpu().numpy().astype(np.float64)
+        self.epochs_done[training] += 1
+        newly_diverged = training & ~np.isfinite(train_loss)
+        self.diverged |= newly_diverged
+        ok = training & ~newly_diverged
+        has_val = np.array([not np.isnan(v) for v in val_loss])
+        tol = self._host("tol").astype(float)
+
+        # Best epoch on validation loss (tracked whenever there is a validation set).
+        improved = ok & has_val & (val_loss < self.best_value - tol)
+        self.best_value[improved] = val_loss[improved]
+        self.best_epoch[improved] = self.epochs_done[improved]
+        self.wait[improved] = 0
+        self.wait[ok & has_val & ~improved] += 1
+        if improved.any():
+            mask = torch.as_tensor(improved, device=self.config.device)[:, None]
+            self.best_params = torch.where(mask, self.params, self.best_params)
+            self.best_buffers = torch.where(mask, self.buffers, self.best_buffers)
+        early = self._host("early_stopping").astype(bool)
+        self.stopped |= ok & early & (self.wait >= self._host("patience"))
+
+        # Reduce-on-plateau watches validation loss when there is one, else training loss.
+        watched = np.where(has_val, val_loss, train_loss)
+        better = ok & (watched < self.plateau_best - tol)
+        self.plateau_best[better] = watched[better]
+        self.plateau_wait[better] = 0
+        self.plateau_wait[ok & ~better] += 1
+        cut = ok & (self.plateau_wait >= self._host("lr_step"))
+        self.plateau_factor[cut] *= self._host("lr_decay")[cut].astype(float)
+        self.plateau_wait[cut] = 0
+
+        self.log.append({
+            "trained": training.copy(), "epoch": self.epochs_done.copy(),
+            "train_loss": train_loss, "val_loss": val_loss, "val_score": val_score,
+            "lr": lr_now * self._host("lr").astype(float),
+            "seconds": np.full(m, time.perf_counter() - started),
+        })
+
+    def reset_stopping(self):
+        """Let early-stopped members train again (``warm_start``)."""
+        self.stopped[:] = False
+        self.wait[:] = 0
+
+    # ----------------------------------------------------------------------------------------
+    # results
+
+    def _restore_mask(self):
+        restore = np.array([c.early_stopping and c.restore_best_weights for c in self.members])
+        restore &= self.best_epoch > 0
+        return torch.as_tensor(restore, device=self.config.device)[:, None]
+
+    def final_parameters(self):
+        """``(params, buffers)`` the members predict with."""
+        mask = self._restore_mask()
+        return (torch.where(mask, self.best_params, self.params),
+                torch.where(mask, self.best_buffers, self.buffers))
+
+    def final_epoch(self):
+        """Per member, the epoch whose weights ``final_parameters`` holds."""
+        restore = self._restore_mask().cpu().numpy()[:, 0]
+        return np.where(restore, self.best_epoch, self.epochs_done)
+
+    def history(self, i):
+        """Member ``i``'s epochs as a dict of columns."""
+        rows = [entry for entry in self.log if entry["trained"][i]]
+        names = ("epoch", "train_loss", "val_loss", "val_score", "lr", "seconds")
+        return {name: np.array([r[name][i] for r in rows]) for name in names}
+
+    @torch.no_grad()
+    def predict_raw(self, X):
+        """Raw outputs ``(M, n, k)`` of every member for one input ``X`` ``(n, d)``."""
+        params, buffers = self.final_parameters()
+        arch = self.config.architecture
+        chunks = [forward_eval(arch, params, buffers, X[None, start:start + PREDICT_CHUNK_ROWS])
+                  for start in range(0, X.shape[0], PREDICT_CHUNK_ROWS)]
+        return torch.cat(chunks, dim=1) if chunks else torch.zeros(
+            len(self.members), 0, arch.n_outputs, dtype=params.dtype, device=params.device)
+
+    def predict(self, X):
+        """Predictions after the loss's link (probabilities for softmax losses)."""
+        return LOSSES[self.config.architecture.loss].link(self.predict_raw(X))
+
+    def select(self, indices):
+        """A trainer holding only the members at ``indices``, sharing nothing mutable."""
+        idx = torch.as_tensor(np.asarray(indices), device=self.config.device)
+        host_idx = np.asarray(indices)
+        new = object.__new__(StackedTrainer)
+        new.config = self.config
+        new.members = [self.members[i] for i in host_idx]
+        for name, value in vars(self).items():
+            if isinstance(value, torch.Tensor):
+                setattr(new, name, value[idx].clone())
+            elif isinstance(value, np.ndarray):
+                setattr(new, name, value[host_idx].copy())
+        new.state = {k: v[idx].clone() for k, v in self.state.items()}
+        new.log = [{k: v[host_idx].copy() for k, v in entry.items()} for entry in self.log]
+        new.interrupted = self.interrupted
+        return new
+
+    def to(self, device):
+        """Move every tensor to ``device`` (used when unpickling a CUDA model without a GPU)."""
+        device = torch.device(device)
+        self.config = replace(self.config, device=device)
+        for name, value in vars(self).items():
+            if isinstance(value, torch.Tensor):
+                setattr(self, name, value.to(device))
+        self.state = {k: v.to(device) for k, v in self.state.items()}
+        return self
+
+    def __getstate__(self):
+        # Pickles hold CPU tensors so that a model trained on a GPU loads anywhere.
+        state = dict(vars(self))
+        for name, value in state.items():
+            if isinstance(value, torch.Tensor):
+                state[name] = value.cpu()
+        state["state"] = {k: v.cpu() for k, v in self.state.items()}
+        state["config"] = replace(self.config, device=torch.device("cpu"))
+        return state
+
+    def __setstate__(self, state):
+        vars(self).update(state)
+
+
+MEMBER_FIELDS = tuple(f.name for f in fields(MemberConfig))
