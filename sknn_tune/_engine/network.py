@@ -6,6 +6,7 @@ layer of all members is one ``torch.baddbmm``. Hidden layers are Linear -> [Batc
 overhead costs more than the arithmetic, and the same step is what a CUDA graph replays.
 """
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -39,7 +40,7 @@ class Architecture:
         """``[(name, layer, shape)]`` in flat order; ``shape`` excludes the member dimension."""
         layout = []
         sizes = self.layer_sizes
-        for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for layer, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
             layout.append(("weight", layer, (fan_in, fan_out)))
             layout.append(("bias", layer, (1, fan_out)))
             if self.batch_norm and layer < len(sizes) - 2:
