@@ -1,0 +1,9 @@
+"""sknn_tune: PyTorch multilayer perceptrons as scikit-learn estimators, with fused search."""
+
+from .classifier import MLPClassifier
+from .exceptions import DivergenceError
+from .regressor import MLPRegressor
+
+__version__ = "0.1.0.dev0"
+
+__all__ = ["DivergenceError", "MLPClassifier", "MLPRegressor"]

@@ -31,7 +31,8 @@ ACTIVATIONS = {
     "relu": Activation(torch.relu, lambda z, a: (z > 0).to(z.dtype), "he"),
     "leaky_relu": Activation(
         lambda z: F.leaky_relu(z, LEAKY_SLOPE),
-        lambda z, a: torch.where(z > 0, 1.0, LEAKY_SLOPE).to(z.dtype),
+        # ones_like keeps z's dtype: two Python scalars would make a float32 slope.
+        lambda z, a: torch.where(z > 0, torch.ones_like(z), LEAKY_SLOPE),
         "he",
     ),
     "elu": Activation(F.elu, lambda z, a: torch.where(z > 0, 1.0, a + 1.0).to(z.dtype), "he"),

@@ -223,7 +223,8 @@ class TrainStep:
         normed = centered * inv_std
         out = normed * p["bn_weight", layer] + p["bn_bias", layer]
         # Running variance is unbiased, as in torch.nn.BatchNorm1d.
-        unbiased = var * (count / (count - 1.0 if valid is None else (count - 1.0).clamp_min(1.0)))
+        # (A batch of one real row has no unbiased variance: both branches then use the biased one.)
+        unbiased = var * (count / (max(count - 1.0, 1.0) if valid is None else (count - 1.0).clamp_min(1.0)))
         running_mean, running_var = running
         new_mean = (1.0 - BN_MOMENTUM) * running_mean + BN_MOMENTUM * mean
         new_var = (1.0 - BN_MOMENTUM) * running_var + BN_MOMENTUM * unbiased

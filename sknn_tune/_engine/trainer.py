@@ -264,11 +264,13 @@ class StackedTrainer:
         x, y, w = validation
         out = forward_eval(self.config.architecture, self.params, self.buffers, x)
         loss, _ = LOSSES[self.config.architecture.loss].value_and_grad(out, y)
-        total = w.sum(1).clamp_min(torch.finfo(w.dtype).tiny)
-        val_loss = (loss * w).sum(1) / total
+        total = w.sum(1)
+        val_loss = (loss * w).sum(1) / total.clamp_min(torch.finfo(w.dtype).tiny)
         link = LOSSES[self.config.architecture.loss].link
         score = METRICS[self.config.metric](link(out), y, w)
-        return val_loss, score
+        # A member without validation rows, padded beside members with them, has no score (not 0).
+        missing = total <= 0
+        return val_loss.masked_fill(missing, math.nan), score.masked_fill(missing, math.nan)
 
     def _learning_rates(self):
         """Each member's lr multiplier for its coming epoch."""

@@ -1,0 +1,425 @@
+"""What the classifier and the regressor share: hyperparameters, validation, the call into the engine.
+
+The estimators validate and translate; :mod:`sknn_tune._engine` trains tensors. Subclasses add only what
+differs: how targets are encoded, which losses exist and the validation score.
+"""
+
+import warnings
+from abc import ABCMeta, abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from tqdm.auto import tqdm
+
+from ._engine import (
+    ACTIVATIONS,
+    INITIALIZERS,
+    OPTIMIZERS,
+    SCHEDULES,
+    Architecture,
+    MemberConfig,
+    MemberData,
+    StackConfig,
+    StackedTrainer,
+)
+from ._engine.device import compute_dtype, resolve_device, usable_device
+from ._summary import model_summary
+from .exceptions import DivergenceError
+
+AUTO_BATCH_SIZE = 200
+# Hyperparameters named in a divergence error: the ones that usually cause it.
+_DIVERGENCE_PARAMS = ("optimizer", "lr", "lr_schedule", "momentum", "batch_size", "activation",
+                      "init", "batch_norm", "loss")
+
+
+class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
+    """Base class for the MLP estimators. Not for direct use."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "batch_norm": ["boolean"],
+        "init": [StrOptions({"auto", *INITIALIZERS})],
+        "optimizer": [StrOptions(set(OPTIMIZERS))],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "beta1": [Interval(Real, 0, 1, closed="left")],
+        "beta2": [Interval(Real, 0, 1, closed="left")],
+        "rho": [Interval(Real, 0, 1, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "l1": [Interval(Real, 0, None, closed="left")],
+        "noise_std": [Interval(Real, 0, None, closed="left")],
+        "lr_schedule": [StrOptions(set(SCHEDULES))],
+        "lr_decay": [Interval(Real, 0, None, closed="neither")],
+        "lr_step": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "patience": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "restore_best_weights": ["boolean"],
+        "warm_start": ["boolean"],
+        "random_state": ["random_state"],
+        "device": [str, torch.device],
+        "verbose": ["verbose"],
+    }
+
+    @abstractmethod
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        loss,
+        dropout=0.0,
+        batch_norm=False,
+        init="auto",
+        optimizer="adam",
+        lr=1e-3,
+        momentum=0.9,
+        beta1=0.9,
+        beta2=0.999,
+        rho=0.99,
+        weight_decay=0.0,
+        l1=0.0,
+        noise_std=0.0,
+        lr_schedule="constant",
+        lr_decay=0.1,
+        lr_step=10,
+        batch_size="auto",
+        max_epochs=200,
+        early_stopping=False,
+        validation_fraction=0.1,
+        patience=10,
+        tol=1e-4,
+        restore_best_weights=True,
+        warm_start=False,
+        random_state=None,
+        device="auto",
+        verbose=0,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.loss = loss
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.init = init
+        self.optimizer = optimizer
+        self.lr = lr
+        self.momentum = momentum
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.rho = rho
+        self.weight_decay = weight_decay
+        self.l1 = l1
+        self.noise_std = noise_std
+        self.lr_schedule = lr_schedule
+        self.lr_decay = lr_decay
+        self.lr_step = lr_step
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.tol = tol
+        self.restore_best_weights = restore_best_weights
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------------------------------
+    # what subclasses provide
+
+    @abstractmethod
+    def _encode_targets(self, y, reset, classes=None):
+        """Validate ``y`` and return ``(Y, codes)``: the float target matrix ``(n, k)`` for the
+        engine and the class codes (None for regression). ``reset`` learns the encoding
+        (``classes_`` / ``n_outputs_``; from ``classes`` when given, as ``partial_fit`` does);
+        otherwise ``y`` must fit the one learnt."""
+
+    @abstractmethod
+    def _engine_loss(self):
+        """The engine's name for ``self.loss``."""
+
+    _metric = None  # the engine's validation score: 'accuracy' or 'r2'
+    _y_numeric = False
+
+    def _target_weight(self, codes):
+        """Per-row weight factor that depends on the target (``class_weight``); 1 by default."""
+        return 1.0
+
+    # ------------------------------------------------------------------------------------------
+    # fitting
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None):
+        """Train the network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights: each sample's loss counts this much in its batch's weighted mean.
+        X_val, y_val : array-like, default=None
+            An explicit validation set, used instead of splitting off ``validation_fraction`` of
+            ``X``: its loss and score appear in ``history_`` and drive early stopping.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight, X_val, y_val, incremental=False)
+
+    def _fit(self, X, y, sample_weight, X_val, y_val, incremental, classes=None):
+        continuing = (self.warm_start or incremental) and hasattr(self, "model_")
+        X, y = validate_data(self, X, y, reset=not continuing, dtype=[np.float64, np.float32],
+                             multi_output=True, y_numeric=self._y_numeric)
+        Y, codes = self._encode_targets(y, reset=not continuing, classes=classes)
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                             ensure_non_negative=True)
+        sample_weight = sample_weight * self._target_weight(codes)
+
+        rs = check_random_state(self.random_state)
+        seed = int(rs.randint(np.iinfo(np.int32).max))
+        n = X.shape[0]
+        rows, val_rows = np.arange(n), None
+        if X_val is not None or y_val is not None:
+            if X_val is None or y_val is None:
+                raise ValueError("Pass both X_val and y_val, or neither.")
+            X_val, y_val = validate_data(self, X_val, y_val, reset=False,
+                                         dtype=[np.float64, np.float32], multi_output=True,
+                                         y_numeric=self._y_numeric)
+            Y_val, _ = self._encode_targets(y_val, reset=False)
+            val_rows = np.arange(n, n + X_val.shape[0])
+            X, Y = np.concatenate([X, X_val.astype(X.dtype)]), np.concatenate([Y, Y_val])
+            sample_weight = np.concatenate([sample_weight, np.ones(X_val.shape[0])])
+        elif self.early_stopping and not incremental:
+            rows, val_rows = self._validation_split(n, codes, rs)
+
+        device = resolve_device(self.device) if not continuing else self.model_.config.device
+        dtype = compute_dtype(device, X.dtype.name) if not continuing else self.model_.config.dtype
+        config = self._stack_config(X.shape[1], Y.shape[1], len(rows), device, dtype)
+        if not continuing:
+            self.model_ = StackedTrainer(config, [self._member_config(seed, incremental)])
+        else:
+            if config.architecture != self.model_.config.architecture:
+                raise ValueError(
+                    "warm_start / partial_fit cannot change the network's structure: it was "
+                    f"{self.model_.config.architecture}, the parameters now give "
+                    f"{config.architecture}. Fit a fresh estimator instead.")
+            self.model_.members = [self._member_config(int(self.model_.seeds[0]), incremental)]
+            self.model_.reset_stopping()
+        data = MemberData(rows, sample_weight[rows],
+                          val_rows, None if val_rows is None else sample_weight[val_rows])
+        X_t, Y_t = _as_tensor(X, dtype, device), _as_tensor(Y, dtype, device)
+        n_epochs = 1 if incremental else (self.max_epochs if continuing else None)
+        with tqdm(total=n_epochs or self.max_epochs, disable=not self.verbose, unit="epoch",
+                  desc=type(self).__name__) as bar:
+            self.model_.fit(X_t, Y_t, [data], n_epochs=n_epochs,
+                            on_epoch=lambda trainer: _report_epoch(bar, trainer))
+        self._finish_fit()
+        return self
+
+    def _validation_split(self, n, stratify, rs):
+        if stratify is not None and np.unique(stratify, return_counts=True)[1].min() < 2:
+            stratify = None  # a class with one sample cannot be stratified
+        n_val = int(np.ceil(self.validation_fraction * n))
+        if n_val < 1 or n - n_val < 1:
+            raise ValueError(
+                f"early_stopping needs at least one training and one validation sample; got "
+                f"n_samples={n} with validation_fraction={self.validation_fraction}.")
+        if stratify is not None and n_val < len(np.unique(stratify)):
+            stratify = None
+        train, val = train_test_split(np.arange(n), test_size=self.validation_fraction,
+                                      random_state=rs, stratify=stratify)
+        return np.sort(train), np.sort(val)
+
+    def _stack_config(self, n_features, n_outputs, n_train, device, dtype):
+        """What this estimator shares with others trained in the same stack."""
+        hidden = self.hidden_layer_sizes
+        hidden = (hidden,) if isinstance(hidden, Integral) else tuple(int(h) for h in hidden)
+        if any(h < 1 for h in hidden):
+            raise ValueError(f"hidden_layer_sizes must be positive integers; got {hidden}.")
+        batch = min(AUTO_BATCH_SIZE, n_train) if self.batch_size == "auto" else self.batch_size
+        arch = Architecture(n_features, hidden, n_outputs, self.activation, bool(self.batch_norm),
+                            self._engine_loss())
+        return StackConfig(arch, self.optimizer, int(min(batch, n_train)), self._metric, dtype,
+                           device)
+
+    def _member_config(self, seed, incremental=False):
+        """This estimator's own hyperparameters, one member of a stack."""
+        no_momentum = self.optimizer in ("sgd",)
+        return MemberConfig(
+            seed=seed, lr=self.lr, momentum=0.0 if no_momentum else self.momentum,
+            beta1=self.beta1, beta2=self.beta2, rho=self.rho, weight_decay=self.weight_decay,
+            l1=self.l1, dropout=self.dropout, noise_std=self.noise_std, init=self.init,
+            lr_schedule=self.lr_schedule, lr_decay=self.lr_decay, lr_step=self.lr_step,
+            max_epochs=self.max_epochs, early_stopping=self.early_stopping and not incremental,
+            patience=self.patience, tol=self.tol, restore_best_weights=self.restore_best_weights)
+
+    def _finish_fit(self):
+        """Set the fitted attributes from ``model_``; raise if training diverged."""
+        trainer = self.model_
+        self.history_ = pd.DataFrame(trainer.history(0))
+        self.n_iter_ = int(trainer.epochs_done[0])
+        self.best_epoch_ = int(trainer.final_epoch()[0])
+        if trainer.diverged[0]:
+            params = {name: getattr(self, name) for name in _DIVERGENCE_PARAMS}
+            raise DivergenceError(
+                f"{type(self).__name__} diverged at epoch {self.n_iter_}: the training loss "
+                f"became {self.history_['train_loss'].iloc[-1]} with {params}. Lower lr, use "
+                "another optimizer or lr_schedule, or standardise the inputs.",
+                history=self.history_)
+        if trainer.interrupted:
+            warnings.warn(
+                f"Training interrupted at epoch {self.n_iter_}; keeping the model trained so far "
+                f"(weights of epoch {self.best_epoch_}).", RuntimeWarning, stacklevel=3)
+
+    # ------------------------------------------------------------------------------------------
+    # prediction
+
+    def _predict_outputs(self, X):
+        """Network outputs after the loss's link, as a numpy array ``(n, k)``."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        trainer = self.model_
+        device = usable_device(trainer.config.device)
+        params_device = trainer.params.device
+        if params_device != device:
+            trainer = trainer.to(device)  # unpickled from a GPU machine; lives on CPU now
+        X_t = _as_tensor(X, trainer.config.dtype, device)
+        return trainer.predict(X_t)[0].cpu().numpy()
+
+    def summary(self):
+        """Keras-style table of the network's layers and parameter counts.
+
+        Returns
+        -------
+        summary : str
+            One row per layer (type, output shape, parameters) and the totals.
+        """
+        check_is_fitted(self)
+        return model_summary(self.model_.config.architecture, type(self).__name__)
+
+
+def _as_tensor(array, dtype, device):
+    # torch cannot wrap read-only memory (memory-mapped inputs); copy those.
+    if not array.flags.writeable:
+        array = array.copy()
+    return torch.as_tensor(array, dtype=dtype, device=device)
+
+
+def _report_epoch(bar, trainer):
+    entry = trainer.log[-1]
+    postfix = {"loss": f"{entry['train_loss'][0]:.4g}"}
+    if not np.isnan(entry["val_loss"][0]):
+        postfix["val_loss"] = f"{entry['val_loss'][0]:.4g}"
+    bar.set_postfix(postfix, refresh=False)
+    bar.update(1)
+
+
+# The hyperparameters both estimators share, documented once; each class adds its own head.
+SHARED_PARAMETERS_DOC = """\
+    hidden_layer_sizes : int or tuple of int, default=(100,)
+        Units of each hidden layer, input to output: ``(256, 128)`` is two hidden layers.
+    activation : {'relu', 'leaky_relu', 'elu', 'gelu', 'tanh', 'sigmoid', 'identity'}, \
+default='relu'
+        Activation of the hidden layers. ReLU and its relatives train deep stacks best; sigmoid and
+        tanh saturate and slow training down as layers are added.
+    dropout : float in [0, 1), default=0.0
+        Probability of zeroing each hidden unit at each training step (inverted dropout; nothing is
+        dropped at predict). 0.2-0.5 are the usual values against overfitting.
+    batch_norm : bool, default=False
+        Batch normalisation after each hidden affine layer; running statistics are used at predict.
+    init : {'auto', 'xavier_uniform', 'xavier_normal', 'he_uniform', 'he_normal', 'normal'}, \
+default='auto'
+        Weight initialiser. 'auto' is He (uniform) for the ReLU family and Xavier/Glorot (uniform)
+        for tanh, sigmoid and identity; 'normal' draws from N(0, 0.05^2). Biases start at zero.
+    optimizer : {'sgd', 'momentum', 'nesterov', 'adagrad', 'rmsprop', 'adam', 'adamw'}, \
+default='adam'
+        Update rule; each follows ``torch.optim`` exactly (SGD, SGD with momentum, SGD with
+        Nesterov momentum, Adagrad, RMSprop, Adam, AdamW).
+    lr : float, default=1e-3
+        Learning rate. Too small trains slowly; too large oscillates or diverges (a
+        :class:`~sknn_tune.exceptions.DivergenceError` is raised).
+    momentum : float in [0, 1], default=0.9
+        Momentum of 'momentum' and 'nesterov'.
+    beta1, beta2 : float in [0, 1), default=0.9, 0.999
+        Decay rates of the first and second moment estimates of 'adam' and 'adamw'.
+    rho : float in [0, 1), default=0.99
+        Decay rate of the squared-gradient average of 'rmsprop' (``alpha`` in ``torch.optim``).
+    weight_decay : float >= 0, default=0.0
+        L2 penalty on the weight matrices (not biases). For 'adamw' it is decoupled weight decay.
+    l1 : float >= 0, default=0.0
+        L1 penalty on the weight matrices, pushing weights to exactly or nearly zero.
+    noise_std : float >= 0, default=0.0
+        Standard deviation of Gaussian noise added to the inputs at each training step only.
+    lr_schedule : {'constant', 'step', 'exponential', 'inverse', 'cosine', 'plateau'}, \
+default='constant'
+        Learning-rate decay per epoch ``t`` (from 0): 'step' multiplies by ``lr_decay`` every
+        ``lr_step`` epochs, 'exponential' by ``lr_decay ** t``, 'inverse' is
+        ``lr / (1 + lr_decay * t)``, 'cosine' anneals to 0 over ``max_epochs``, 'plateau' multiplies by
+        ``lr_decay`` after ``lr_step`` epochs without improvement of the validation loss (the
+        training loss when there is no validation set).
+    lr_decay : float > 0, default=0.1
+        Decay factor (or rate, for 'inverse') of ``lr_schedule``.
+    lr_step : int >= 1, default=10
+        Epochs between steps of 'step'; epochs without improvement before 'plateau' cuts.
+    batch_size : int or 'auto', default='auto'
+        Mini-batch size; 'auto' is ``min(200, n_samples)``.
+    max_epochs : int, default=200
+        Number of passes over the training data (fewer if early stopping ends training).
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (stratified for classifiers) and stop
+        when the validation loss has not improved by ``tol`` for ``patience`` epochs.
+    validation_fraction : float in (0, 1), default=0.1
+        Share of the training data held out when ``early_stopping`` is on.
+    patience : int >= 1, default=10
+        Epochs without improvement before early stopping ends training.
+    tol : float >= 0, default=1e-4
+        Least decrease of the validation loss that counts as an improvement.
+    restore_best_weights : bool, default=True
+        With early stopping, predict with the weights of the best validation epoch rather than the
+        last one.
+    warm_start : bool, default=False
+        Continue from the previous fit's weights and optimizer state for another ``max_epochs``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, batch order, dropout masks, noise and validation split. An int
+        gives identical fits on CPU.
+    device : str or torch.device, default='auto'
+        'auto' uses CUDA when available, else CPU; or 'cpu', 'cuda', 'cuda:N'. A fitted model
+        pickles with CPU tensors and predicts on machines without a GPU.
+    verbose : int, default=0
+        Show a progress bar over epochs with the current losses.
+"""
+
+SHARED_ATTRIBUTES_DOC = """\
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` has string column names.
+    history_ : pandas.DataFrame
+        One row per epoch: ``epoch``, ``train_loss``, ``val_loss``, ``val_score``, ``lr`` and
+        ``seconds``. Validation columns are NaN without a validation set.
+    n_iter_ : int
+        Number of epochs trained.
+    best_epoch_ : int
+        Epoch whose weights the model predicts with (the best validation epoch when early stopping
+        restores weights, else the last one).
+    model_ : StackedTrainer
+        The trained network, its optimizer state and its training log (one member of the engine).
+"""

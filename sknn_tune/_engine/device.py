@@ -1,0 +1,37 @@
+"""Choosing the device and the compute dtype."""
+
+import torch
+
+
+def resolve_device(device):
+    """``'auto'`` -> CUDA when available, else CPU; anything else must name a usable device."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device={device!r} is not a valid torch device; use 'auto', 'cpu', 'cuda' or 'cuda:N'."
+        ) from exc
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} was requested but CUDA is not available here; "
+                             "use device='auto' or 'cpu'.")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ValueError(f"device={device!r} was requested but only "
+                             f"{torch.cuda.device_count()} CUDA device(s) are visible.")
+    return resolved
+
+
+def compute_dtype(device, input_dtype):
+    """float32 on accelerators; on CPU the input's float dtype, as scikit-learn's MLP does."""
+    if device.type != "cpu":
+        return torch.float32
+    return torch.float32 if input_dtype == "float32" else torch.float64
+
+
+def usable_device(device):
+    """``device`` if it is usable here, else CPU (a model pickled on a GPU machine, loaded without)."""
+    if device.type == "cuda" and not torch.cuda.is_available():
+        return torch.device("cpu")
+    return device

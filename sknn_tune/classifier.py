@@ -1,0 +1,213 @@
+"""MLPClassifier: a multilayer perceptron classifier trained with PyTorch."""
+
+import numpy as np
+from sklearn.base import ClassifierMixin, _fit_context
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets
+from sklearn.utils.validation import column_or_1d
+
+from ._base import SHARED_ATTRIBUTES_DOC, SHARED_PARAMETERS_DOC, _BaseMLP
+
+_LOSSES = {"log_loss": "softmax_log_loss", "squared_error": "softmax_squared_error"}
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    _parameter_constraints: dict = {
+        **_BaseMLP._parameter_constraints,
+        "loss": [StrOptions(set(_LOSSES))],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+    _metric = "accuracy"
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        loss="log_loss",
+        class_weight=None,
+        dropout=0.0,
+        batch_norm=False,
+        init="auto",
+        optimizer="adam",
+        lr=1e-3,
+        momentum=0.9,
+        beta1=0.9,
+        beta2=0.999,
+        rho=0.99,
+        weight_decay=0.0,
+        l1=0.0,
+        noise_std=0.0,
+        lr_schedule="constant",
+        lr_decay=0.1,
+        lr_step=10,
+        batch_size="auto",
+        max_epochs=200,
+        early_stopping=False,
+        validation_fraction=0.1,
+        patience=10,
+        tol=1e-4,
+        restore_best_weights=True,
+        warm_start=False,
+        random_state=None,
+        device="auto",
+        verbose=0,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes, activation=activation, loss=loss,
+            dropout=dropout, batch_norm=batch_norm, init=init, optimizer=optimizer, lr=lr,
+            momentum=momentum, beta1=beta1, beta2=beta2, rho=rho, weight_decay=weight_decay,
+            l1=l1, noise_std=noise_std, lr_schedule=lr_schedule, lr_decay=lr_decay,
+            lr_step=lr_step, batch_size=batch_size, max_epochs=max_epochs,
+            early_stopping=early_stopping, validation_fraction=validation_fraction,
+            patience=patience, tol=tol, restore_best_weights=restore_best_weights,
+            warm_start=warm_start, random_state=random_state, device=device, verbose=verbose)
+        self.class_weight = class_weight
+
+    def _engine_loss(self):
+        return _LOSSES[self.loss]
+
+    def _encode_targets(self, y, reset, classes=None):
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        if reset:
+            self.classes_ = np.unique(y if classes is None else classes)
+            if len(self.classes_) < 2:
+                raise ValueError(
+                    f"{type(self).__name__} needs samples of at least 2 classes in the data, but "
+                    f"the data contains only one class: {self.classes_[0]!r}.")
+        unseen = np.setdiff1d(y, self.classes_)
+        if len(unseen):
+            raise ValueError(f"y contains labels {unseen.tolist()} that are not in classes_ "
+                             f"{self.classes_.tolist()}.")
+        codes = np.searchsorted(self.classes_, y)
+        return np.eye(len(self.classes_))[codes], codes
+
+    def _target_weight(self, codes):
+        if self.class_weight is None:
+            return 1.0
+        present = np.unique(codes)
+        weights = np.ones(len(self.classes_))
+        weights[present] = compute_class_weight(self.class_weight, classes=self.classes_[present],
+                                                y=self.classes_[codes])
+        return weights[codes]
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Train for one epoch on ``X, y``, continuing from the current state.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,)
+            Labels.
+        classes : array-like of shape (n_classes,), default=None
+            Every class that will ever appear; required on the first call, ignored after.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights.
+
+        Returns
+        -------
+        self : object
+            The estimator, trained one more epoch.
+        """
+        first_call = _check_partial_fit_first_call(self, classes)
+        return self._fit(X, y, sample_weight, None, None, incremental=True,
+                         classes=self.classes_ if first_call else None)
+
+    def predict_proba(self, X):
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probability of each class in ``classes_`` order; rows sum to 1.
+        """
+        return self._predict_outputs(X)
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Log-probability of each class.
+        """
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """Predicted class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            The most probable class of each sample, in the labels' original type.
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = True
+        return tags
+
+
+MLPClassifier.__doc__ = f"""Multilayer perceptron classifier trained with PyTorch.
+
+    A softmax output layer over ``classes_`` on top of ``hidden_layer_sizes`` hidden layers, trained
+    by mini-batch gradient descent on the CPU or a GPU. Labels may be strings, booleans or integers.
+    Every hyperparameter is a constructor argument, so :class:`~sklearn.model_selection.GridSearchCV`
+    and :class:`~sknn_tune.FusedGridSearchCV` can tune it.
+
+    Parameters
+    ----------
+{SHARED_PARAMETERS_DOC}    loss : {{'log_loss', 'squared_error'}}, default='log_loss'
+        Cross-entropy of the softmax output, or half the mean squared error between the softmax
+        output and the one-hot target (the comparison the Keras tutorials make).
+    class_weight : dict, 'balanced' or None, default=None
+        Multiplies each sample's weight by its class's weight; 'balanced' uses
+        ``n_samples / (n_classes * count(class))``.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+{SHARED_ATTRIBUTES_DOC}
+    See Also
+    --------
+    MLPRegressor : The regressor on the same engine.
+    sklearn.neural_network.MLPClassifier : scikit-learn's own MLP (no dropout, batch norm or GPU).
+    skorch.NeuralNetClassifier : Wraps any PyTorch module as a classifier.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sknn_tune import MLPClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = make_pipeline(StandardScaler(),
+    ...                     MLPClassifier((32,), lr=1e-2, max_epochs=50, random_state=0))
+    >>> clf.fit(X, y).score(X, y) > 0.9
+    True
+    >>> clf[-1].predict_proba(X[:2]).sum(axis=1).round(6)
+    array([1., 1.])
+    """

@@ -1,0 +1,852 @@
+"""The stacked-member engine against independent references.
+
+Hand-written gradients against torch autograd, optimizers against ``torch.optim``, schedules against
+``torch.optim.lr_scheduler``, validation metrics against ``sklearn.metrics``, and fusion invariance:
+a member trained beside others ends exactly where it ends trained alone. Every registry is
+parametrized over its keys, so a new entry is tested (and must bring its reference) automatically.
+Tensors only: no estimators here.
+"""
+
+import math
+import pickle
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import accuracy_score, r2_score
+
+from sknn_tune._engine import rng
+from sknn_tune._engine.activations import ACTIVATIONS
+from sknn_tune._engine.initializers import INITIALIZERS
+from sknn_tune._engine.losses import LOSSES
+from sknn_tune._engine.metrics import METRICS
+from sknn_tune._engine.network import (
+    Architecture,
+    TrainStep,
+    forward_eval,
+    initial_parameters,
+    split_buffers,
+    split_flat,
+)
+from sknn_tune._engine.optimizers import OPTIMIZERS
+from sknn_tune._engine.schedules import SCHEDULES
+from sknn_tune._engine.trainer import MemberConfig, MemberData, StackConfig, StackedTrainer
+
+DTYPE = torch.float64
+CPU = torch.device("cpu")
+TIGHT = {"rtol": 1e-10, "atol": 1e-10}
+
+# torch.nn.BatchNorm1d's defaults: the engine's batch norm must behave like it.
+TORCH_BN_MOMENTUM = 0.1
+TORCH_BN_EPS = 1e-5
+
+
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # Tensors here are tiny: intra-op threads only add wake-up latency (milliseconds per op on a
+    # loaded 2-core machine).
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# ------------------------------------------------------------------------------------------------
+# references, one per registry entry
+
+
+def _is_classification(loss):
+    return loss.startswith("softmax_")
+
+
+LOSS_REFERENCES = {
+    "softmax_log_loss": lambda out, t: F.cross_entropy(out, t.argmax(-1), reduction="none"),
+    "softmax_squared_error": lambda out, t: 0.5
+    * F.mse_loss(torch.softmax(out, -1), t, reduction="none").mean(-1),
+    "squared_error": lambda out, t: 0.5 * F.mse_loss(out, t, reduction="none").mean(-1),
+    "absolute_error": lambda out, t: F.l1_loss(out, t, reduction="none").mean(-1),
+    "huber": lambda out, t: F.huber_loss(out, t, reduction="none", delta=1.0).mean(-1),
+}
+
+ACTIVATION_REFERENCES = {
+    "relu": torch.nn.ReLU(),
+    "leaky_relu": torch.nn.LeakyReLU(0.01),
+    "elu": torch.nn.ELU(),
+    "gelu": torch.nn.GELU(),
+    "tanh": torch.nn.Tanh(),
+    "sigmoid": torch.nn.Sigmoid(),
+    "identity": torch.nn.Identity(),
+}
+
+
+def _param_groups(weights, biases, c):
+    # The engine decays weight matrices only, never biases.
+    return [{"params": weights, "weight_decay": c.weight_decay}, {"params": biases, "weight_decay": 0.0}]
+
+
+TORCH_OPTIMIZERS = {
+    "sgd": lambda w, b, c: torch.optim.SGD(_param_groups(w, b, c), lr=c.lr),
+    "momentum": lambda w, b, c: torch.optim.SGD(_param_groups(w, b, c), lr=c.lr, momentum=c.momentum),
+    "nesterov": lambda w, b, c: torch.optim.SGD(
+        _param_groups(w, b, c), lr=c.lr, momentum=c.momentum, nesterov=True
+    ),
+    "adagrad": lambda w, b, c: torch.optim.Adagrad(_param_groups(w, b, c), lr=c.lr),
+    "rmsprop": lambda w, b, c: torch.optim.RMSprop(_param_groups(w, b, c), lr=c.lr, alpha=c.rho),
+    "adam": lambda w, b, c: torch.optim.Adam(_param_groups(w, b, c), lr=c.lr, betas=(c.beta1, c.beta2)),
+    "adamw": lambda w, b, c: torch.optim.AdamW(_param_groups(w, b, c), lr=c.lr, betas=(c.beta1, c.beta2)),
+}
+
+
+def _torch_scheduler(kind, optimizer, c):
+    """``torch.optim.lr_scheduler`` equivalent of each engine schedule (epochs counted from 0)."""
+    sched = torch.optim.lr_scheduler
+    return {
+        "constant": lambda: sched.LambdaLR(optimizer, lambda e: 1.0),
+        "step": lambda: sched.StepLR(optimizer, step_size=c.lr_step, gamma=c.lr_decay),
+        "exponential": lambda: sched.ExponentialLR(optimizer, gamma=c.lr_decay),
+        "inverse": lambda: sched.LambdaLR(optimizer, lambda e: 1.0 / (1.0 + c.lr_decay * e)),
+        "cosine": lambda: sched.CosineAnnealingLR(optimizer, T_max=c.max_epochs),
+        # The engine cuts after ``lr_step`` epochs without improvement; torch after more than
+        # ``patience`` bad epochs.
+        "plateau": lambda: sched.ReduceLROnPlateau(
+            optimizer, factor=c.lr_decay, patience=c.lr_step - 1, threshold=c.tol, threshold_mode="abs"
+        ),
+    }[kind]()
+
+
+METRIC_REFERENCES = {
+    "accuracy": lambda y, p, w: accuracy_score(y.argmax(1), p.argmax(1), sample_weight=w),
+    "r2": lambda y, p, w: r2_score(y, p, sample_weight=w, multioutput="uniform_average"),
+}
+
+
+def _torch_init(name, fan_in, fan_out):
+    w = torch.empty(fan_out, fan_in, dtype=DTYPE)
+    init = torch.nn.init
+    {
+        "xavier_uniform": lambda: init.xavier_uniform_(w),
+        "xavier_normal": lambda: init.xavier_normal_(w),
+        "he_uniform": lambda: init.kaiming_uniform_(w, nonlinearity="relu"),
+        "he_normal": lambda: init.kaiming_normal_(w, nonlinearity="relu"),
+        "normal": lambda: init.normal_(w, std=0.05),
+    }[name]()
+    return w.T
+
+
+@pytest.mark.parametrize(
+    ("registry", "references"),
+    [
+        (LOSSES, LOSS_REFERENCES),
+        (ACTIVATIONS, ACTIVATION_REFERENCES),
+        (OPTIMIZERS, TORCH_OPTIMIZERS),
+        (METRICS, METRIC_REFERENCES),
+        (INITIALIZERS, {k: None for k in ("xavier_uniform", "xavier_normal", "he_uniform", "he_normal",
+                                          "normal")}),
+        (SCHEDULES, {k: None for k in ("constant", "step", "exponential", "inverse", "cosine", "plateau")}),
+    ],
+    ids=["losses", "activations", "optimizers", "metrics", "initializers", "schedules"],
+)
+def test_every_registry_entry_has_a_reference(registry, references):
+    # A new registry entry is tested automatically once its reference is added here.
+    assert set(registry) == set(references)
+
+
+# ------------------------------------------------------------------------------------------------
+# registry entries on their own
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_activation_matches_torch_and_its_derivative_matches_autograd(name):
+    z = torch.linspace(-4, 4, 101, dtype=DTYPE)[1::2]  # odd points: stays off the kink at 0
+    z = z.clone().requires_grad_(True)
+    act = ACTIVATIONS[name]
+    a = act.forward(z)
+    torch.testing.assert_close(a, ACTIVATION_REFERENCES[name](z), **TIGHT)
+    (grad,) = torch.autograd.grad(a.sum(), z)
+    torch.testing.assert_close(act.derivative(z.detach(), a.detach()), grad, **TIGHT)
+    assert act.init_family in ("he", "xavier")
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_loss_value_matches_torch_and_gradient_matches_autograd(name):
+    gen = torch.Generator().manual_seed(0)
+    out = torch.randn(2, 6, 3, generator=gen, dtype=DTYPE, requires_grad=True)
+    target = _targets(name, gen, 2, 6, 3)
+    value, grad = LOSSES[name].value_and_grad(out, target)
+    assert value.shape == (2, 6) and grad.shape == (2, 6, 3)
+    reference = torch.stack([LOSS_REFERENCES[name](out[m], target[m]) for m in range(2)])
+    torch.testing.assert_close(value, reference, **TIGHT)
+    (auto,) = torch.autograd.grad(reference.sum(), out)
+    torch.testing.assert_close(grad, auto, **TIGHT)
+    link = LOSSES[name].link(out.detach())
+    if _is_classification(name):
+        torch.testing.assert_close(link, torch.softmax(out.detach(), -1), **TIGHT)
+    else:
+        torch.testing.assert_close(link, out.detach(), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", sorted(INITIALIZERS))
+def test_initializer_matches_torch_nn_init_scale(name):
+    fan_in, fan_out = 60, 90
+    arch = Architecture(fan_in, (fan_out,), 2, "relu", False, "squared_error")
+    seeds = torch.tensor([1, 2, 3, 4])
+    flat = initial_parameters(arch, seeds, [name] * 4, DTYPE, CPU)
+    ours = split_flat(flat, arch.parameter_layout())["weight", 0]
+    torch.manual_seed(0)
+    theirs = torch.stack([_torch_init(name, fan_in, fan_out) for _ in range(4)])
+    np.testing.assert_allclose(ours.std().item(), theirs.std().item(), rtol=0.03)
+    assert abs(ours.mean().item()) < 0.05 * theirs.std().item()
+    if name.endswith("uniform"):
+        bound = theirs.abs().max().item()
+        assert ours.abs().max().item() <= bound * (1 + 1e-3)
+        assert ours.abs().max().item() >= 0.98 * bound
+
+
+def test_initial_parameters_per_member_independent_of_stack():
+    arch = Architecture(5, (7, 4), 3, "tanh", True, "softmax_log_loss")
+    seeds = torch.tensor([10, 20, 30])
+    inits = ["auto", "he_normal", "normal"]
+    fused = initial_parameters(arch, seeds, inits, DTYPE, CPU)
+    for i in range(3):
+        alone = initial_parameters(arch, seeds[i : i + 1], inits[i : i + 1], DTYPE, CPU)
+        torch.testing.assert_close(fused[i : i + 1], alone, rtol=0, atol=0)
+    views = split_flat(fused, arch.parameter_layout())
+    for (name, _), value in views.items():
+        if name == "bn_weight":
+            assert torch.all(value == 1)
+        elif name != "weight":
+            assert torch.all(value == 0)
+    assert not torch.equal(views["weight", 0][0], views["weight", 0][1])
+    # 'auto' for tanh is xavier_uniform: within its bound.
+    assert views["weight", 0][0].abs().max() <= math.sqrt(6.0 / (5 + 7))
+
+
+# ------------------------------------------------------------------------------------------------
+# rng
+
+
+def test_rng_streams_do_not_depend_on_the_number_of_members():
+    seeds = torch.tensor([0, 1, 12345, 2**32 - 1, 7])
+    counters = torch.tensor([3, 0, 9, 1, 3])
+    keys = rng.member_keys(seeds, rng.DROPOUT, counters, 5)
+    u = rng.uniform(keys, (4, 6), DTYPE)
+    z = rng.normal(keys, (3, 5), DTYPE)
+    bits = rng.random_bits(keys, 50)
+    assert keys.shape == (5,) and u.shape == (5, 4, 6) and z.shape == (5, 3, 5)
+    for i in range(5):
+        alone = rng.member_keys(seeds[i : i + 1], rng.DROPOUT, counters[i : i + 1], 5)
+        assert torch.equal(alone, keys[i : i + 1])
+        assert torch.equal(rng.uniform(alone, (4, 6), DTYPE), u[i : i + 1])
+        assert torch.equal(rng.normal(alone, (3, 5), DTYPE), z[i : i + 1])
+        # A prefix of a longer draw: what lets padded members permute their rows alike.
+        assert torch.equal(rng.random_bits(alone, 20), bits[i : i + 1, :20])
+    # An int counter and a tensor of that int are the same counter.
+    assert torch.equal(rng.member_keys(seeds, 3), rng.member_keys(seeds, torch.full((5,), 3)))
+
+
+def test_rng_distributions():
+    keys = rng.member_keys(torch.tensor([3, 4]), 17)
+    u = rng.uniform(keys, (200_000,), DTYPE)
+    assert u.min() >= 0.0 and u.max() < 1.0
+    np.testing.assert_allclose(u.mean(1).numpy(), 0.5, atol=0.005)
+    np.testing.assert_allclose(u.var(1).numpy(), 1 / 12, rtol=0.02)
+    # 24 random bits: values lie on the 2**-24 grid.
+    assert torch.equal(u * 2**24, torch.floor(u * 2**24))
+    z = rng.normal(keys, (200_000,), DTYPE)
+    assert torch.isfinite(z).all()
+    np.testing.assert_allclose(z.mean(1).numpy(), 0.0, atol=0.01)
+    np.testing.assert_allclose(z.std(1).numpy(), 1.0, rtol=0.01)
+    np.testing.assert_allclose((z.abs() < 1.0).to(DTYPE).mean(1).numpy(), 0.6827, atol=0.005)
+    # The two members' streams are uncorrelated.
+    assert abs(np.corrcoef(z[0].numpy(), z[1].numpy())[0, 1]) < 0.01
+    bits = rng.random_bits(keys, 100_000)
+    assert bits.min() >= 0 and bits.max() < 2**32
+    assert (bits[0] >= 2**31).to(DTYPE).mean().item() == pytest.approx(0.5, abs=0.01)
+
+
+def test_rng_seeds_and_counters_give_different_numbers():
+    base = rng.uniform(rng.member_keys(torch.tensor([1]), 2, 3), (1000,), DTYPE)
+    for seeds, counters in [([2], (2, 3)), ([1], (3, 2)), ([1], (2, 4)), ([1], (2,)), ([2**32 + 1], (2, 3))]:
+        other = rng.uniform(rng.member_keys(torch.tensor(seeds), *counters), (1000,), DTYPE)
+        if seeds == [2**32 + 1]:
+            assert torch.equal(other, base)  # seeds are taken modulo 2**32
+        else:
+            assert (other != base).float().mean() > 0.99
+    keys = rng.member_keys(torch.arange(1000), 5)
+    assert len(torch.unique(keys)) == 1000
+
+
+# ------------------------------------------------------------------------------------------------
+# the hand-written backward pass against autograd
+
+
+def _targets(loss, gen, m, n, k):
+    if _is_classification(loss):
+        return F.one_hot(torch.randint(k, (m, n), generator=gen), k).to(DTYPE)
+    return torch.randn(m, n, k, generator=gen, dtype=DTYPE)
+
+
+def _reference_forward(arch, views, m, x, running, masks):
+    """Member ``m``'s training-mode forward pass built from ``torch.nn.functional``."""
+    n_hidden = len(arch.hidden_layer_sizes)
+    act = ACTIVATIONS[arch.activation].forward
+    h = x
+    for layer in range(n_hidden):
+        z = F.linear(h, views["weight", layer][m].T, views["bias", layer][m, 0])
+        if arch.batch_norm:
+            mean, var = running[layer]
+            z = F.batch_norm(z, mean, var, views["bn_weight", layer][m, 0], views["bn_bias", layer][m, 0],
+                             training=True, momentum=TORCH_BN_MOMENTUM, eps=TORCH_BN_EPS)
+        h = act(z)
+        if masks is not None:
+            h = h * masks[layer]
+    return F.linear(h, views["weight", n_hidden][m].T, views["bias", n_hidden][m, 0])
+
+
+def _reference_step(arch, flat, buffers, x, target, weight, valid, dropout, keys):
+    """Autograd on each member's real rows: gradient of sum_m (sum_i w_i l_i / sum_i w_i)."""
+    flat = flat.detach().clone().requires_grad_(True)
+    views = split_flat(flat, arch.parameter_layout())
+    m_members, batch = x.shape[:2]
+    total, loss_sums, new_buffers = 0.0, [], []
+    for m in range(m_members):
+        real = torch.ones(batch, dtype=torch.bool) if valid is None else valid[m, :, 0] > 0
+        masks = None
+        if dropout is not None:
+            masks = []
+            for layer, size in enumerate(arch.hidden_layer_sizes):
+                u = rng.uniform(rng.member_keys(keys, rng.DROPOUT, layer), (batch, size), DTYPE)[m]
+                p = dropout[m, 0, 0]
+                masks.append(((u >= p).to(DTYPE) / (1.0 - p))[real])
+        running = [(mean[m, 0].clone(), var[m, 0].clone()) for mean, var in split_buffers(buffers, arch)]
+        out = _reference_forward(arch, views, m, x[m, real], running, masks)
+        w = weight[m, real, 0]
+        weighted = (w * LOSS_REFERENCES[arch.loss](out, target[m, real])).sum()
+        total = total + weighted / w.sum()
+        loss_sums.append(weighted.detach())
+        new_buffers.append(torch.cat([t for pair in running for t in pair]) if running else buffers[m])
+    total.backward()
+    return flat.grad, torch.stack(loss_sums), torch.stack(new_buffers)
+
+
+def _random_buffers(arch, m, gen):
+    parts = []
+    for size in arch.hidden_layer_sizes if arch.batch_norm else ():
+        parts += [torch.randn(m, size, generator=gen, dtype=DTYPE),
+                  0.5 + torch.rand(m, size, generator=gen, dtype=DTYPE)]
+    return torch.cat(parts, 1) if parts else torch.zeros(m, 0, dtype=DTYPE)
+
+
+def _random_params(arch, m, gen):
+    flat = torch.randn(m, arch.n_parameters(), generator=gen, dtype=DTYPE) * 0.7
+    views = split_flat(flat, arch.parameter_layout())
+    for (name, _), view in views.items():
+        if name == "bn_weight":
+            view.add_(1.0)  # keep the scales away from zero
+    return flat
+
+
+@pytest.mark.parametrize("batch_norm", [False, True], ids=["plain", "bn"])
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+@pytest.mark.parametrize("variant", ["full", "masked_dropout"])
+def test_train_step_gradient_matches_autograd(activation, loss, batch_norm, variant):
+    m, batch, d, k = 3, 9, 4, 3
+    arch = Architecture(d, (5, 6), k, activation, batch_norm, loss)
+    gen = torch.Generator().manual_seed(hash((activation, loss, batch_norm)) % 2**31)
+    flat = _random_params(arch, m, gen)
+    buffers = _random_buffers(arch, m, gen)
+    x = torch.randn(m, batch, d, generator=gen, dtype=DTYPE)
+    target = _targets(loss, gen, m, batch, k)
+    weight = 0.5 + 1.5 * torch.rand(m, batch, 1, generator=gen, dtype=DTYPE)
+    valid = dropout = keys = None
+    if variant == "masked_dropout":
+        # Member 0 has every row, member 1 is padded after 6 rows, member 2 after 4; real rows may
+        # weigh nothing (they still count in the batch statistics).
+        valid = torch.ones(m, batch, 1, dtype=DTYPE)
+        valid[1, 6:] = 0
+        valid[2, 4:] = 0
+        weight = weight * valid
+        weight[0, 2] = 0.0
+        weight[2, 1] = 0.0
+        dropout = torch.tensor([0.2, 0.5, 0.0], dtype=DTYPE)[:, None, None]
+        keys = rng.member_keys(torch.tensor([5, 6, 7]), 3, 1)
+    grad, loss_sum, new_buffers = TrainStep(arch)(flat, buffers, x, target, weight, valid, dropout, keys)
+    ref_grad, ref_loss_sum, ref_buffers = _reference_step(arch, flat, buffers, x, target, weight, valid,
+                                                          dropout, keys)
+    assert grad.shape == flat.shape
+    torch.testing.assert_close(grad, ref_grad, **TIGHT)
+    torch.testing.assert_close(loss_sum, ref_loss_sum, **TIGHT)
+    torch.testing.assert_close(new_buffers, ref_buffers, **TIGHT)
+    if variant == "masked_dropout":
+        # The dropout really drops: some hidden units of the p=0.5 member are zeroed.
+        mask = rng.uniform(rng.member_keys(keys, rng.DROPOUT, 0), (batch, 5), DTYPE)
+        assert 0 < (mask[1] < 0.5).sum() < batch * 5
+
+
+@pytest.mark.parametrize("batch_norm", [False, True], ids=["plain", "bn"])
+def test_train_step_all_valid_mask_equals_no_mask(batch_norm):
+    arch = Architecture(4, (5, 3), 2, "elu", batch_norm, "squared_error")
+    gen = torch.Generator().manual_seed(3)
+    flat, buffers = _random_params(arch, 2, gen), _random_buffers(arch, 2, gen)
+    x = torch.randn(2, 8, 4, generator=gen, dtype=DTYPE)
+    y = torch.randn(2, 8, 2, generator=gen, dtype=DTYPE)
+    w = torch.rand(2, 8, 1, generator=gen, dtype=DTYPE)
+    step = TrainStep(arch)
+    a = step(flat, buffers, x, y, w, None, None, None)
+    b = step(flat, buffers, x, y, w, torch.ones(2, 8, 1, dtype=DTYPE), None, None)
+    for left, right in zip(a, b):
+        torch.testing.assert_close(left, right, rtol=1e-13, atol=1e-14)
+
+
+def test_batch_norm_batch_of_one_row():
+    # torch refuses a training batch of one row; the engine normalises it to zero and keeps the
+    # biased (zero) variance, the same whether the row is marked valid or not.
+    arch = Architecture(3, (4,), 2, "tanh", True, "squared_error")
+    gen = torch.Generator().manual_seed(0)
+    flat, buffers = _random_params(arch, 1, gen), _random_buffers(arch, 1, gen)
+    x, y = torch.randn(1, 1, 3, generator=gen, dtype=DTYPE), torch.randn(1, 1, 2, generator=gen, dtype=DTYPE)
+    w = torch.ones(1, 1, 1, dtype=DTYPE)
+    step = TrainStep(arch)
+    grad, loss, new_buffers = step(flat, buffers, x, y, w, None, None, None)
+    masked = step(flat, buffers, x, y, w, torch.ones(1, 1, 1, dtype=DTYPE), None, None)
+    assert torch.isfinite(grad).all() and torch.isfinite(new_buffers).all()
+    for left, right in zip((grad, loss, new_buffers), masked):
+        torch.testing.assert_close(left, right, rtol=0, atol=1e-15)
+    views = split_flat(flat, arch.parameter_layout())
+    z = x @ views["weight", 0] + views["bias", 0]
+    ((mean, var),) = split_buffers(buffers, arch)
+    ((new_mean, new_var),) = split_buffers(new_buffers, arch)
+    torch.testing.assert_close(new_mean, 0.9 * mean + 0.1 * z, rtol=1e-14, atol=1e-15)
+    torch.testing.assert_close(new_var, 0.9 * var, rtol=1e-14, atol=0)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_forward_eval_matches_torch_eval_mode_batch_norm(activation):
+    m, n, d, k = 3, 7, 4, 2
+    arch = Architecture(d, (6, 5), k, activation, True, "squared_error")
+    gen = torch.Generator().manual_seed(1)
+    flat, buffers = _random_params(arch, m, gen), _random_buffers(arch, m, gen)
+    x = torch.randn(m, n, d, generator=gen, dtype=DTYPE)
+    out = forward_eval(arch, flat, buffers, x)
+    views = split_flat(flat, arch.parameter_layout())
+    act = ACTIVATION_REFERENCES[activation]
+    for i in range(m):
+        h = x[i]
+        for layer, (mean, var) in enumerate(split_buffers(buffers, arch)):
+            z = F.linear(h, views["weight", layer][i].T, views["bias", layer][i, 0])
+            h = act(F.batch_norm(z, mean[i, 0], var[i, 0], views["bn_weight", layer][i, 0],
+                                 views["bn_bias", layer][i, 0], training=False, eps=TORCH_BN_EPS))
+        ref = F.linear(h, views["weight", 2][i].T, views["bias", 2][i, 0])
+        torch.testing.assert_close(out[i], ref, **TIGHT)
+    # One shared input broadcasts to every member.
+    torch.testing.assert_close(forward_eval(arch, flat, buffers, x[:1]),
+                               torch.stack([forward_eval(arch, flat[i:i + 1], buffers[i:i + 1], x[:1])[0]
+                                            for i in range(m)]), rtol=0, atol=1e-15)
+
+
+# ------------------------------------------------------------------------------------------------
+# trainer helpers
+
+
+def _classification_data(n=64, d=4, k=3, seed=0, noise=0.5):
+    gen = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, d, generator=gen, dtype=DTYPE)
+    scores = X @ torch.randn(d, k, generator=gen, dtype=DTYPE) + noise * torch.randn(n, k, generator=gen,
+                                                                                    dtype=DTYPE)
+    return X, F.one_hot(scores.argmax(1), k).to(DTYPE)
+
+
+def _stack(optimizer="adam", batch_size=8, batch_norm=False, hidden=(6, 5), activation="tanh",
+           loss="softmax_log_loss", metric="accuracy", d=4, k=3):
+    arch = Architecture(d, hidden, k, activation, batch_norm, loss)
+    return StackConfig(arch, optimizer, batch_size, metric, DTYPE, CPU)
+
+
+def _history_equal(h1, h2, atol=1e-12):
+    assert h1.keys() == h2.keys()
+    for name in h1:
+        if name == "seconds":
+            assert len(h1[name]) == len(h2[name])
+            continue
+        np.testing.assert_allclose(h1[name], h2[name], rtol=0, atol=atol, equal_nan=True, err_msg=name)
+
+
+def _assert_same_member(a, i, b, j=0, atol=1e-12):
+    """Member ``i`` of trainer ``a`` ended exactly where member ``j`` of trainer ``b`` did."""
+    close = {"rtol": 0, "atol": atol}
+    torch.testing.assert_close(a.params[i], b.params[j], **close)
+    torch.testing.assert_close(a.buffers[i], b.buffers[j], **close)
+    torch.testing.assert_close(a.best_params[i], b.best_params[j], **close)
+    torch.testing.assert_close(a.best_buffers[i], b.best_buffers[j], **close)
+    torch.testing.assert_close(a.steps[i], b.steps[j], rtol=0, atol=0)
+    assert a.state.keys() == b.state.keys()
+    for name in a.state:
+        torch.testing.assert_close(a.state[name][i], b.state[name][j], **close)
+    for name in ("epochs_done", "best_epoch", "stopped", "diverged", "wait", "plateau_wait"):
+        assert getattr(a, name)[i] == getattr(b, name)[j], name
+    for name in ("best_value", "plateau_factor", "plateau_best"):
+        np.testing.assert_allclose(getattr(a, name)[i], getattr(b, name)[j], rtol=0, atol=atol, err_msg=name)
+    assert a.final_epoch()[i] == b.final_epoch()[j]
+    for x, y in zip(a.final_parameters(), b.final_parameters()):
+        torch.testing.assert_close(x[i], y[j], **close)
+    _history_equal(a.history(i), b.history(j), atol)
+
+
+def _fusion_members():
+    return [
+        MemberConfig(seed=11, lr=0.05, dropout=0.2, noise_std=0.1, weight_decay=1e-3, lr_schedule="step",
+                     lr_decay=0.5, lr_step=2, max_epochs=6, momentum=0.8, beta1=0.85, beta2=0.99, rho=0.9,
+                     early_stopping=True, patience=2, tol=0.0),
+        MemberConfig(seed=22, lr=0.02, l1=1e-3, lr_schedule="exponential", lr_decay=0.9, max_epochs=8,
+                     early_stopping=True, patience=1, tol=1e-3, restore_best_weights=False),
+        MemberConfig(seed=33, lr=0.1, dropout=0.5, lr_schedule="cosine", max_epochs=5, momentum=0.95,
+                     beta1=0.7, beta2=0.9, rho=0.8, init="he_normal"),
+        MemberConfig(seed=44, lr=0.03, lr_schedule="plateau", lr_decay=0.5, lr_step=1, tol=0.05, max_epochs=7,
+                     noise_std=0.3, weight_decay=1e-2, l1=1e-4, init="normal"),
+        MemberConfig(seed=55, lr=0.03, lr_schedule="inverse", lr_decay=0.5, max_epochs=4, dropout=0.1,
+                     early_stopping=True, patience=1, tol=10.0),
+    ]
+
+
+def _fusion_data(n):
+    """Folds of 30, 41, 24, 18 and 29 rows: 4, 6, 3, 3 and 4 batches of 8, some padded."""
+    r = np.random.default_rng(0)
+    sizes = [30, 41, 24, 18, 29]
+    data = []
+    for i, size in enumerate(sizes):
+        perm = r.permutation(n)
+        train, val = perm[:size], perm[size : size + 10]
+        weight = r.uniform(0.5, 2.0, size) if i in (0, 1) else None
+        if weight is not None:
+            weight[r.choice(size, 4, replace=False)] = 0.0
+        val_weight = r.uniform(0.5, 2.0, len(val)) if i == 1 else None
+        if i == 3:
+            val = None  # a member without validation rows beside members with them
+        data.append(MemberData(train, weight, val, val_weight))
+    return data
+
+
+@pytest.mark.parametrize("batch_norm", [False, True], ids=["plain", "bn"])
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
+def test_fusion_invariance(optimizer, batch_norm):
+    X, Y = _classification_data()
+    config = _stack(optimizer, batch_norm=batch_norm)
+    members, data = _fusion_members(), _fusion_data(len(X))
+    fused = StackedTrainer(config, members).fit(X, Y, data)
+    # The scenario really varies: members end at different epochs, some stop early.
+    assert len(set(fused.epochs_done)) >= 3 and fused.stopped.any() and not fused.diverged.any()
+    for i in range(len(members)):
+        alone = StackedTrainer(config, [members[i]]).fit(X, Y, [data[i]])
+        _assert_same_member(fused, i, alone, 0)
+        _assert_same_member(fused.select([i]), 0, alone, 0)
+        torch.testing.assert_close(fused.predict(X)[i], alone.predict(X)[0], rtol=0, atol=1e-12)
+    # A member without validation rows tracks no best epoch, even beside members that have them.
+    assert np.isnan(fused.history(3)["val_loss"]).all() and fused.best_epoch[3] == 0
+
+
+def test_select_keeps_order_and_shares_nothing():
+    X, Y = _classification_data()
+    members, data = _fusion_members()[:3], _fusion_data(len(X))[:3]
+    fused = StackedTrainer(_stack("momentum"), members).fit(X, Y, data)
+    picked = fused.select([2, 0])
+    _assert_same_member(fused, 2, picked, 0, atol=0)
+    _assert_same_member(fused, 0, picked, 1, atol=0)
+    params, state = fused.params.clone(), fused.state["momentum_buffer"].clone()
+    done = fused.epochs_done.copy()
+    picked.params.add_(1.0)
+    picked.state["momentum_buffer"].add_(1.0)
+    picked.epochs_done += 1
+    picked.log[0]["train_loss"][:] = 0.0
+    assert torch.equal(fused.params, params) and torch.equal(fused.state["momentum_buffer"], state)
+    np.testing.assert_array_equal(fused.epochs_done, done)
+    assert (fused.log[0]["train_loss"] > 0).all()
+
+
+# ------------------------------------------------------------------------------------------------
+# optimizers against torch.optim
+
+
+def _torch_layers(arch, flat):
+    views = split_flat(flat, arch.parameter_layout())
+    sizes = arch.layer_sizes
+    layers = []
+    for layer in range(len(sizes) - 1):
+        linear = torch.nn.Linear(sizes[layer], sizes[layer + 1], dtype=DTYPE)
+        with torch.no_grad():
+            linear.weight.copy_(views["weight", layer][0].T)  # ours are (in, out)
+            linear.bias.copy_(views["bias", layer][0, 0])
+        layers.append(linear)
+    return layers
+
+
+def _flat_from_layers(arch, layers):
+    parts = [(layers[layer].weight.T if name == "weight" else layers[layer].bias).reshape(-1)
+             for name, layer, _ in arch.parameter_layout()]
+    return torch.cat(parts)[None].detach()
+
+
+@pytest.mark.parametrize("regularization", ["none", "l2", "l1"])
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
+def test_optimizer_matches_torch_optim(optimizer, regularization):
+    X, Y = _classification_data(n=24, seed=4)
+    n_epochs = 20
+    member = MemberConfig(seed=3, lr=0.05, momentum=0.8, beta1=0.8, beta2=0.95, rho=0.9,
+                          weight_decay=0.05 if regularization == "l2" else 0.0,
+                          l1=0.01 if regularization == "l1" else 0.0, max_epochs=n_epochs)
+    config = _stack(optimizer, batch_size=32)  # full batch: the row order does not matter
+    trainer = StackedTrainer(config, [member])
+    arch = config.architecture
+    layers = _torch_layers(arch, trainer.params)
+    weights, biases = [lin.weight for lin in layers], [lin.bias for lin in layers]
+    opt = TORCH_OPTIMIZERS[optimizer](weights, biases, member)
+    labels = Y.argmax(1)
+    losses = []
+    for _ in range(n_epochs):
+        opt.zero_grad()
+        h = X
+        for lin in layers[:-1]:
+            h = torch.tanh(lin(h))
+        loss = F.cross_entropy(layers[-1](h), labels)
+        losses.append(loss.item())
+        if member.l1:
+            loss = loss + member.l1 * sum(w.abs().sum() for w in weights)
+        loss.backward()
+        opt.step()
+    trainer.fit(X, Y, [MemberData(np.arange(len(X)))])
+    assert trainer.epochs_done[0] == n_epochs and trainer.steps[0, 0] == n_epochs
+    np.testing.assert_allclose(trainer.history(0)["train_loss"], losses, rtol=1e-10, atol=1e-12)
+    reference = _flat_from_layers(arch, layers)
+    assert not torch.allclose(reference, initial_parameters(arch, trainer.seeds, ["auto"], DTYPE, CPU))
+    torch.testing.assert_close(trainer.params, reference, rtol=1e-9, atol=1e-9)
+
+
+# ------------------------------------------------------------------------------------------------
+# divergence, early stopping, schedules
+
+
+def test_divergence_freezes_only_the_diverged_member():
+    gen = torch.Generator().manual_seed(2)
+    X = torch.randn(40, 3, generator=gen, dtype=DTYPE)
+    Y = X @ torch.randn(3, 2, generator=gen, dtype=DTYPE)
+    config = _stack("sgd", batch_size=10, activation="relu", hidden=(8,), loss="squared_error",
+                    metric="r2", d=3, k=2)
+    members = [MemberConfig(seed=1, lr=0.01, max_epochs=15), MemberConfig(seed=2, lr=1e8, max_epochs=15),
+               MemberConfig(seed=3, lr=0.05, max_epochs=15, dropout=0.1)]
+    data = [MemberData(np.arange(40), val_rows=np.arange(30, 40))] * 3
+    snapshots = []
+    fused = StackedTrainer(config, members).fit(
+        X, Y, data, on_epoch=lambda t: snapshots.append(t.params.clone()))
+    assert fused.diverged.tolist() == [False, True, False]
+    assert not fused.stopped.any()
+    history = fused.history(1)
+    done = fused.epochs_done[1]
+    assert done < 15 and len(history["train_loss"]) == done
+    assert np.isfinite(history["train_loss"][:-1]).all() and not np.isfinite(history["train_loss"][-1])
+    # Frozen from the epoch it diverged in.
+    torch.testing.assert_close(fused.params[1], snapshots[done - 1][1], rtol=0, atol=0, equal_nan=True)
+    for i in (0, 2):
+        assert fused.epochs_done[i] == 15
+        alone = StackedTrainer(config, [members[i]]).fit(X, Y, [data[i]])
+        _assert_same_member(fused, i, alone, 0)
+    # Training again does not wake the diverged member.
+    fused.fit(X, Y, data, n_epochs=1)
+    assert fused.epochs_done.tolist() == [16, done, 16]
+
+
+def _reference_early_stopping(val_loss, patience, tol, max_epochs):
+    """(best_epoch, epochs trained) of Keras-style early stopping on a validation-loss curve."""
+    best, best_epoch, wait = np.inf, 0, 0
+    for epoch, value in enumerate(val_loss, start=1):
+        if value < best - tol:
+            best, best_epoch, wait = value, epoch, 0
+        else:
+            wait += 1
+        if wait >= patience:
+            return best_epoch, epoch
+    return best_epoch, max_epochs
+
+
+@pytest.mark.parametrize("batch_norm", [False, True], ids=["plain", "bn"])
+def test_early_stopping_and_best_weights(batch_norm):
+    # Random labels: the network overfits and its validation loss turns up.
+    gen = torch.Generator().manual_seed(5)
+    X = torch.randn(60, 4, generator=gen, dtype=DTYPE)
+    Y = F.one_hot(torch.randint(3, (60,), generator=gen), 3).to(DTYPE)
+    config = _stack("adam", batch_size=10, batch_norm=batch_norm, hidden=(32,))
+    common = {"seed": 9, "lr": 0.05, "max_epochs": 40, "patience": 3, "tol": 1e-3}
+    members = [MemberConfig(early_stopping=True, restore_best_weights=True, **common),
+               MemberConfig(early_stopping=True, restore_best_weights=False, **common),
+               MemberConfig(early_stopping=False, **common)]
+    data = [MemberData(np.arange(40), val_rows=np.arange(40, 60))] * 3
+    snapshots = []
+    trainer = StackedTrainer(config, members).fit(
+        X, Y, data, on_epoch=lambda t: snapshots.append((t.params.clone(), t.buffers.clone())))
+    history = trainer.history(0)
+    best_epoch, stop_epoch = _reference_early_stopping(history["val_loss"], 3, 1e-3, 40)
+    assert 1 < best_epoch < stop_epoch < 40, "the scenario must stop early"
+    assert trainer.stopped.tolist() == [True, True, False]
+    assert trainer.epochs_done.tolist() == [stop_epoch, stop_epoch, 40]
+    assert stop_epoch == best_epoch + 3
+    assert trainer.best_epoch[0] == trainer.best_epoch[1] == best_epoch
+    np.testing.assert_array_equal(history["epoch"], np.arange(1, stop_epoch + 1))
+    assert trainer.best_value[0] == history["val_loss"][best_epoch - 1]
+    # The member that never stops tracks the best epoch of its whole run.
+    assert trainer.best_epoch[2] == _reference_early_stopping(trainer.history(2)["val_loss"], 10**9,
+                                                              1e-3, 40)[0]
+    assert trainer.final_epoch().tolist() == [best_epoch, stop_epoch, 40]
+    params, buffers = trainer.final_parameters()
+    best_params, best_buffers = snapshots[best_epoch - 1]
+    last_params, last_buffers = snapshots[stop_epoch - 1]
+    torch.testing.assert_close(params[0], best_params[0], rtol=0, atol=0)
+    torch.testing.assert_close(buffers[0], best_buffers[0], rtol=0, atol=0)
+    torch.testing.assert_close(params[1], last_params[1], rtol=0, atol=0)
+    torch.testing.assert_close(buffers[1], last_buffers[1], rtol=0, atol=0)
+    torch.testing.assert_close(params[2], trainer.params[2], rtol=0, atol=0)
+    assert not torch.equal(best_params[0], last_params[0])
+    # Predictions come from the final parameters.
+    expected = torch.softmax(forward_eval(config.architecture, params, buffers, X[None]), -1)
+    torch.testing.assert_close(trainer.predict(X), expected, rtol=0, atol=0)
+
+
+def _member_lr_reference(kind, c, history):
+    param = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.SGD([param], lr=c.lr)
+    scheduler = _torch_scheduler(kind, optimizer, c)
+    watched = np.where(np.isnan(history["val_loss"]), history["train_loss"], history["val_loss"])
+    lrs = []
+    for value in watched:
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        if kind == "plateau":
+            scheduler.step(float(value))
+        else:
+            scheduler.step()
+    return np.array(lrs)
+
+
+@pytest.mark.parametrize("kind", sorted(SCHEDULES))
+def test_lr_schedule_matches_torch_scheduler(kind):
+    X, Y = _classification_data(n=48, seed=6)
+    common = {"seed": 4, "lr": 0.1, "lr_schedule": kind, "lr_decay": 0.7, "lr_step": 2, "max_epochs": 9,
+              "tol": 0.1}
+    members = [MemberConfig(**common), MemberConfig(**{**common, "seed": 5, "lr": 0.3})]
+    data = [MemberData(np.arange(32)), MemberData(np.arange(32), val_rows=np.arange(32, 48))]
+    trainer = StackedTrainer(_stack("sgd", batch_size=16), members).fit(X, Y, data)
+    for i, c in enumerate(members):
+        history = trainer.history(i)
+        assert len(history["lr"]) == 9
+        np.testing.assert_allclose(history["lr"], _member_lr_reference(kind, c, history), rtol=1e-12)
+    if kind != "constant":
+        for i in range(2):
+            assert trainer.history(i)["lr"][-1] < members[i].lr * (1 - 1e-9), "the schedule must act"
+
+
+def test_lr_schedule_formulas():
+    epoch = np.arange(12.0)
+    decay, step = np.full(12, 0.5), np.full(12, 3.0)
+    max_epochs, plateau = np.full(12, 10.0), np.full(12, 0.25)
+    expected = {
+        "constant": np.ones(12),
+        "step": 0.5 ** np.floor(epoch / 3),
+        "exponential": 0.5**epoch,
+        "inverse": 1 / (1 + 0.5 * epoch),
+        "cosine": 0.5 * (1 + np.cos(np.pi * np.minimum(epoch, 10) / 10)),
+        "plateau": np.full(12, 0.25),
+    }
+    assert expected.keys() == SCHEDULES.keys()
+    for kind, factor in SCHEDULES.items():
+        np.testing.assert_allclose(factor(epoch, decay, step, max_epochs, plateau), expected[kind],
+                                   rtol=1e-14, err_msg=kind)
+
+
+def test_plateau_reduces_lr_after_lr_step_epochs_without_improvement():
+    # lr=0: the loss never changes, so after the first epoch it never improves.
+    X, Y = _classification_data(n=16)
+    member = MemberConfig(seed=1, lr=0.0, lr_schedule="plateau", lr_decay=0.5, lr_step=3, max_epochs=11)
+    trainer = StackedTrainer(_stack("sgd", batch_size=16), [member]).fit(X, Y, [MemberData(np.arange(16))])
+    # Epoch 1 sets the best; epochs 2-4 do not improve -> cut; 5-7 -> cut; 8-10 -> cut.
+    np.testing.assert_array_equal(trainer.plateau_factor, [0.125])
+    assert trainer.plateau_wait[0] == 1
+    # (equal up to the summation order of each epoch's permutation)
+    np.testing.assert_allclose(trainer.history(0)["train_loss"], trainer.history(0)["train_loss"][0],
+                               rtol=1e-14)
+
+
+# ------------------------------------------------------------------------------------------------
+# validation metrics against sklearn
+
+
+@pytest.mark.parametrize("targets", ["one_hot", "real"])
+@pytest.mark.parametrize("name", sorted(METRICS))
+def test_metric_matches_sklearn(name, targets):
+    gen = torch.Generator().manual_seed(7)
+    m, n, k = 3, 12, 3
+    prediction = torch.rand(m, n, k, generator=gen, dtype=DTYPE)
+    if targets == "one_hot":
+        target = F.one_hot(torch.randint(k, (m, n), generator=gen), k).to(DTYPE)
+    else:
+        target = torch.randn(m, n, k, generator=gen, dtype=DTYPE)
+        target[2, :, 1] = 0.75  # a constant output: sklearn's force_finite convention
+        prediction[2, :, 1] = 0.75
+        target[1, :, 2] = -0.5
+    weight = 0.5 + torch.rand(m, n, generator=gen, dtype=DTYPE)
+    weight[0, 3] = 0.0
+    lengths = [12, 9, 7]  # members 1 and 2 padded
+    for i, length in enumerate(lengths):
+        weight[i, length:] = 0.0
+    scores = METRICS[name](prediction, target, weight)
+    assert scores.shape == (m,)
+    for i, length in enumerate(lengths):
+        expected = METRIC_REFERENCES[name](target[i, :length].numpy(), prediction[i, :length].numpy(),
+                                           weight[i, :length].numpy())
+        np.testing.assert_allclose(scores[i].item(), expected, rtol=1e-12, atol=1e-12)
+
+
+# ------------------------------------------------------------------------------------------------
+# pickling and continuing
+
+
+def _continuation_setup():
+    X, Y = _classification_data(n=50, seed=8)
+    config = _stack("adam", batch_size=8, batch_norm=True)
+    members = [MemberConfig(seed=1, lr=0.05, dropout=0.2, noise_std=0.1, lr_schedule="cosine", max_epochs=5),
+               MemberConfig(seed=2, lr=0.02, lr_schedule="plateau", lr_decay=0.5, lr_step=1, tol=0.05,
+                            weight_decay=1e-3, max_epochs=5)]
+    data = [MemberData(np.arange(35), val_rows=np.arange(35, 50)), MemberData(np.arange(5, 47))]
+    return X, Y, config, members, data
+
+
+def test_continuing_with_n_epochs_equals_training_at_once():
+    X, Y, config, members, data = _continuation_setup()
+    at_once = StackedTrainer(config, members).fit(X, Y, data)
+    in_parts = StackedTrainer(config, members).fit(X, Y, data, n_epochs=3)
+    assert in_parts.epochs_done.tolist() == [3, 3]
+    in_parts.fit(X, Y, data, n_epochs=2)
+    assert at_once.epochs_done.tolist() == in_parts.epochs_done.tolist() == [5, 5]
+    for i in range(2):
+        _assert_same_member(at_once, i, in_parts, i, atol=0)
+
+
+def test_pickle_round_trip_predicts_and_trains_the_same():
+    X, Y, config, members, data = _continuation_setup()
+    trainer = StackedTrainer(config, members).fit(X, Y, data, n_epochs=3)
+    restored = pickle.loads(pickle.dumps(trainer))
+    torch.testing.assert_close(restored.predict(X), trainer.predict(X), rtol=0, atol=0)
+    torch.testing.assert_close(restored.predict_raw(X), trainer.predict_raw(X), rtol=0, atol=0)
+    trainer.fit(X, Y, data)
+    restored.fit(X, Y, data)
+    for i in range(2):
+        _assert_same_member(trainer, i, restored, i, atol=0)
+
+
+def test_predict_raw_chunks_and_empty_input(monkeypatch):
+    X, Y, config, members, data = _continuation_setup()
+    trainer = StackedTrainer(config, members).fit(X, Y, data, n_epochs=2)
+    whole = trainer.predict_raw(X)
+    monkeypatch.setattr("sknn_tune._engine.trainer.PREDICT_CHUNK_ROWS", 7)
+    torch.testing.assert_close(trainer.predict_raw(X), whole, rtol=0, atol=1e-15)
+    assert trainer.predict_raw(X[:0]).shape == (2, 0, 3)
