@@ -152,8 +152,9 @@ class TrainStep:
     def __call__(self, flat, buffers, x, target, weight, valid, dropout, keys):
         """One batch.
 
-        x (M, B, d), target (M, B, k), weight (M, B, 1), valid (M, B, 1) or None when every row is
-        real, dropout (M, 1, 1) or None, keys (M,) per-member random keys for this step.
+        x (M, B, d), target (M, B, k), weight (M, B, 1) or None when every weight is 1, valid
+        (M, B, 1) or None when every row is real, dropout (M, 1, 1) or None, keys (M,) per-member
+        random keys for this step.
         """
         arch = self.arch
         p = split_flat(flat, self.layout)
@@ -184,10 +185,14 @@ class TrainStep:
         out = torch.baddbmm(p["bias", n_hidden], h, p["weight", n_hidden])
 
         loss, grad_out = self.loss.value_and_grad(out, target)
-        total_weight = weight.sum(1, keepdim=True)  # (M, 1, 1)
-        scale = weight / total_weight.clamp_min(torch.finfo(out.dtype).tiny)
-        loss_sum = (loss[..., None] * weight).sum((1, 2))
-        g = grad_out * scale
+        if weight is None:  # every row real, every weight 1: a plain mean
+            loss_sum = loss.sum(1)
+            g = grad_out * (1.0 / out.shape[1])
+        else:
+            total_weight = weight.sum(1, keepdim=True)  # (M, 1, 1)
+            scale = weight / total_weight.clamp_min(torch.finfo(out.dtype).tiny)
+            loss_sum = (loss[..., None] * weight).sum((1, 2))
+            g = grad_out * scale
 
         grads = {}
         for layer in range(n_hidden, -1, -1):
@@ -198,7 +203,7 @@ class TrainStep:
             g = torch.bmm(g, p["weight", layer].transpose(1, 2))
             if dropout is not None:
                 g = g * masks[layer - 1]
-            g = g * self.activation.derivative(pre_acts[layer - 1], outputs[layer - 1])
+            g = self.activation.backward(g, pre_acts[layer - 1], outputs[layer - 1])
             if arch.batch_norm:
                 g = self._batch_norm_backward(g, p, layer - 1, bn_cache[layer - 1], grads, valid)
         grad_flat = torch.cat([grads[name, layer].reshape(flat.shape[0], -1)

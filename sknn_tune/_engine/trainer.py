@@ -27,6 +27,7 @@ from .optimizers import OPTIMIZERS
 from .schedules import SCHEDULES
 
 PREDICT_CHUNK_ROWS = 65536
+EPOCH_GATHER_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,7 @@ class StackedTrainer:
         weights = weights.to(cfg.dtype)
         has_zero_weight = any(d.train_weight is not None and np.any(d.train_weight == 0)
                               for d in data)
+        unit_weight = all(d.train_weight is None or np.all(d.train_weight == 1) for d in data)
         validation = self._validation_set(X, Y, data)
         hyper = {name: self._column(name) for name in _HYPER_COLUMNS}
         decay_mask = cfg.architecture.decay_mask(cfg.dtype, device)
@@ -179,8 +181,8 @@ class StackedTrainer:
                 lr = torch.as_tensor(lr_now, dtype=cfg.dtype, device=device)[:, None] \
                     * hyper["lr"]
                 loss_sum, weight_sum = self._run_epoch(
-                    X, Y, rows, n_train, weights, has_zero_weight, training, hyper, lr, use_l2,
-                    use_l1, dropout, noise, step, optimizer)
+                    X, Y, rows, n_train, weights, has_zero_weight, unit_weight, training, hyper,
+                    lr, use_l2, use_l1, dropout, noise, step, optimizer)
                 self._end_epoch(training, loss_sum, weight_sum, validation, lr_now, started)
                 if on_epoch is not None:
                     on_epoch(self)
@@ -188,8 +190,8 @@ class StackedTrainer:
             self.interrupted = True
         return self
 
-    def _run_epoch(self, X, Y, rows, n_train, weights, has_zero_weight, training, hyper, lr,
-                   use_l2, use_l1, dropout, noise, step, optimizer):
+    def _run_epoch(self, X, Y, rows, n_train, weights, has_zero_weight, unit_weight, training,
+                   hyper, lr, use_l2, use_l1, dropout, noise, step, optimizer):
         cfg = self.config
         device, dtype, batch = cfg.device, cfg.dtype, cfg.batch_size
         m, n_max = rows.shape
@@ -207,6 +209,10 @@ class StackedTrainer:
         batch_weight = weights.gather(1, order)
         real = (torch.arange(width, device=device) < n_train_t)
         batch_weight = batch_weight * real
+        # Gather the epoch's rows once when they fit in memory: batches are then views.
+        epoch_bytes = batch_rows.numel() * (X.shape[1] + Y.shape[1]) * X.element_size()
+        if epoch_bytes <= EPOCH_GATHER_BYTES:
+            X_epoch, Y_epoch = X[batch_rows], Y[batch_rows]
         step_keys_base = rng.member_keys(self.seeds, epoch)
         training_t = torch.as_tensor(training, device=device)[:, None]
         all_training = bool(training.all())
@@ -215,8 +221,11 @@ class StackedTrainer:
         weight_sum = torch.zeros(m, dtype=dtype, device=device)
         for s in range(n_steps):
             cols = slice(s * batch, (s + 1) * batch)
-            idx = batch_rows[:, cols]
-            x = X[idx]
+            if epoch_bytes <= EPOCH_GATHER_BYTES:
+                x, y = X_epoch[:, cols], Y_epoch[:, cols]
+            else:
+                idx = batch_rows[:, cols]
+                x, y = X[idx], Y[idx]
             if noise is not None:
                 x = x + noise * rng.normal(rng.member_keys(step_keys_base, s, rng.NOISE),
                                            x.shape[1:], dtype)
@@ -224,8 +233,9 @@ class StackedTrainer:
             every_row_real = (s + 1) * batch <= n_min
             valid = None if every_row_real else real[:, cols, None].to(dtype)
             step_keys = rng.member_keys(step_keys_base, s) if dropout is not None else None
-            grad, batch_loss, new_buffers = step(self.params, self.buffers, x, Y[idx], w, valid,
-                                                 dropout, step_keys)
+            grad, batch_loss, new_buffers = step(
+                self.params, self.buffers, x, y, None if unit_weight and every_row_real else w,
+                valid, dropout, step_keys)
             if use_l2 and not optimizer.decoupled_weight_decay:
                 grad = grad + hyper["weight_decay"] * self.params
             if use_l1:
