@@ -1,5 +1,7 @@
 """Keras-style model summary."""
 
+import itertools
+
 import pandas as pd
 
 from ._engine.network import Architecture
@@ -10,7 +12,7 @@ def summary_table(arch: Architecture):
     rows = []
     sizes = arch.layer_sizes
     rows.append(("input", f"(None, {sizes[0]})", 0, 0))
-    for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for layer, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
         last = layer == len(sizes) - 2
         rows.append((f"linear_{layer}" if not last else "output", f"(None, {fan_out})",
                      fan_in * fan_out + fan_out, 0))

@@ -6,7 +6,8 @@ Each uses ATen's own fused backward kernel (one op instead of three on the hot p
 activation touches this file only; the tests check every entry against autograd.
 """
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
