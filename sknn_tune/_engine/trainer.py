@@ -137,13 +137,20 @@ class StackedTrainer:
     # ----------------------------------------------------------------------------------------
     # training
 
-    def fit(self, X, Y, data: list[MemberData], n_epochs=None, on_epoch=None):
+    def fit(self, X, Y, data: list[MemberData], n_epochs=None, on_epoch=None, monitor=None):
         """Train on ``X`` ``(n, d)`` / ``Y`` ``(n, k)`` device tensors.
 
         Each member trains until it has ``max_epochs`` epochs in total, stops early or diverges;
         with ``n_epochs`` it trains that many more epochs instead (``partial_fit``). ``on_epoch``
         is called after every epoch with the trainer. Ctrl-C ends training after the current
         step, keeps what was trained and sets ``interrupted``.
+
+        ``monitor``, when given, is called after every epoch that has a validation set with the
+        trainer (its live parameters, see ``predict(..., live=True)``) and returns each member's
+        validation score ``(M,)``, higher is better (NaN: no score). The scores replace the
+        metric's in the ``val_score`` column and decide the best epoch and early stopping instead
+        of the validation loss. Each member's score must depend on that member alone (fusion
+        invariance).
         """
         cfg = self.config
         device = cfg.device
@@ -183,7 +190,8 @@ class StackedTrainer:
                 loss_sum, weight_sum = self._run_epoch(
                     X, Y, rows, n_train, weights, has_zero_weight, unit_weight, training, hyper,
                     lr, use_l2, use_l1, dropout, noise, step, optimizer)
-                self._end_epoch(training, loss_sum, weight_sum, validation, lr_now, started)
+                self._end_epoch(training, loss_sum, weight_sum, validation, lr_now, started,
+                                monitor)
                 if on_epoch is not None:
                     on_epoch(self)
         except KeyboardInterrupt:
@@ -294,7 +302,8 @@ class StackedTrainer:
                 self._host("max_epochs")[sel].astype(float), self.plateau_factor[sel])
         return factor
 
-    def _end_epoch(self, training, loss_sum, weight_sum, validation, lr_now, started):
+    def _end_epoch(self, training, loss_sum, weight_sum, validation, lr_now, started,
+                   monitor=None):
         train_loss = (loss_sum / weight_sum.clamp_min(torch.finfo(weight_sum.dtype).tiny))
         train_loss = train_loss.cpu().numpy().astype(np.float64)
         m = len(self.members)
@@ -303,6 +312,10 @@ class StackedTrainer:
             val_loss_t, val_score_t = self._evaluate(validation)
             val_loss = val_loss_t.cpu().numpy().astype(np.float64)
             val_score = val_score_t.cpu().numpy().astype(np.float64)
+            if monitor is not None:
+                val_score = np.asarray(monitor(self), dtype=np.float64).reshape(m)
+        # What decides the best epoch: the monitored score (higher is better) or the val loss.
+        watched_val = val_loss if monitor is None else -val_score
         self.epochs_done[training] += 1
         newly_diverged = training & ~np.isfinite(train_loss)
         self.diverged |= newly_diverged
@@ -310,9 +323,9 @@ class StackedTrainer:
         has_val = np.array([not np.isnan(v) for v in val_loss])
         tol = self._host("tol").astype(float)
 
-        # Best epoch on validation loss (tracked whenever there is a validation set).
-        improved = ok & has_val & (val_loss < self.best_value - tol)
-        self.best_value[improved] = val_loss[improved]
+        # Best epoch on validation loss or the monitored score (whenever there is a validation set).
+        improved = ok & has_val & (watched_val < self.best_value - tol)
+        self.best_value[improved] = watched_val[improved]
         self.best_epoch[improved] = self.epochs_done[improved]
         self.wait[improved] = 0
         self.wait[ok & has_val & ~improved] += 1
@@ -371,18 +384,25 @@ class StackedTrainer:
         return {name: np.array([r[name][i] for r in rows]) for name in names}
 
     @torch.no_grad()
-    def predict_raw(self, X):
-        """Raw outputs ``(M, n, k)`` of every member for one input ``X`` ``(n, d)``."""
-        params, buffers = self.final_parameters()
+    def predict_raw(self, X, live=False, members=None):
+        """Raw outputs ``(M, n, k)`` of every member for one input ``X`` ``(n, d)``.
+
+        ``live`` predicts with the parameters being trained instead of ``final_parameters``
+        (what a validation ``monitor`` scores); ``members`` (indices) predicts only those.
+        """
+        params, buffers = (self.params, self.buffers) if live else self.final_parameters()
+        if members is not None:
+            idx = torch.as_tensor(np.asarray(members), device=params.device)
+            params, buffers = params[idx], buffers[idx]
         arch = self.config.architecture
         chunks = [forward_eval(arch, params, buffers, X[None, start:start + PREDICT_CHUNK_ROWS])
                   for start in range(0, X.shape[0], PREDICT_CHUNK_ROWS)]
         return torch.cat(chunks, dim=1) if chunks else torch.zeros(
-            len(self.members), 0, arch.n_outputs, dtype=params.dtype, device=params.device)
+            params.shape[0], 0, arch.n_outputs, dtype=params.dtype, device=params.device)
 
-    def predict(self, X):
+    def predict(self, X, live=False, members=None):
         """Predictions after the loss's link (probabilities for softmax losses)."""
-        return LOSSES[self.config.architecture.loss].link(self.predict_raw(X))
+        return LOSSES[self.config.architecture.loss].link(self.predict_raw(X, live, members))
 
     def select(self, indices):
         """A trainer holding only the members at ``indices``, sharing nothing mutable."""
