@@ -6,12 +6,14 @@ differs: how targets are encoded, which losses exist and the validation score.
 
 import warnings
 from abc import ABCMeta, abstractmethod
+from dataclasses import replace
 from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, _fit_context
+from sklearn.metrics import get_scorer, get_scorer_names
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -30,6 +32,7 @@ from ._engine import (
     StackedTrainer,
 )
 from ._engine.device import compute_dtype, resolve_device, usable_device
+from ._pretrained import FitPlan, fit_key, pretrained_model
 from ._summary import model_summary
 from .exceptions import DivergenceError
 
@@ -66,6 +69,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "patience": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
+        "scoring": [StrOptions(set(get_scorer_names())), callable, None],
         "restore_best_weights": ["boolean"],
         "warm_start": ["boolean"],
         "random_state": ["random_state"],
@@ -101,6 +105,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         validation_fraction=0.1,
         patience=10,
         tol=1e-4,
+        scoring=None,
         restore_best_weights=True,
         warm_start=False,
         random_state=None,
@@ -131,6 +136,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.tol = tol
+        self.scoring = scoring
         self.restore_best_weights = restore_best_weights
         self.warm_start = warm_start
         self.random_state = random_state
@@ -150,6 +156,10 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
     @abstractmethod
     def _engine_loss(self):
         """The engine's name for ``self.loss``."""
+
+    @abstractmethod
+    def _decode_targets(self, Y):
+        """The targets, as ``y`` was given, back from the engine's target matrix ``Y``."""
 
     _metric = None  # the engine's validation score: 'accuracy' or 'r2'
     _y_numeric = False
@@ -186,6 +196,41 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
 
     def _fit(self, X, y, sample_weight, X_val, y_val, incremental, classes=None):
         continuing = (self.warm_start or incremental) and hasattr(self, "model_")
+        plan = self._plan_fit(X, y, sample_weight, X_val, y_val, incremental, classes, continuing)
+        if continuing:
+            if plan.config.architecture != self.model_.config.architecture:
+                raise ValueError(
+                    "warm_start / partial_fit cannot change the network's structure: it was "
+                    f"{self.model_.config.architecture}, the parameters now give "
+                    f"{plan.config.architecture}. Fit a fresh estimator instead.")
+            self.model_.members = [replace(plan.member, seed=int(self.model_.seeds[0]))]
+            self.model_.reset_stopping()
+        else:
+            # A fused search may have trained this very fit already, beside other candidates.
+            pretrained = pretrained_model(plan.key)
+            if pretrained is not None:
+                self.model_ = pretrained
+                self._finish_fit()
+                return self
+            self.model_ = StackedTrainer(plan.config, [plan.member])
+        X_t = _as_tensor(plan.X, plan.config.dtype, plan.config.device)
+        Y_t = _as_tensor(plan.Y, plan.config.dtype, plan.config.device)
+        n_epochs = 1 if incremental else (self.max_epochs if continuing else None)
+        with tqdm(total=n_epochs or self.max_epochs, disable=not self.verbose, unit="epoch",
+                  desc=type(self).__name__) as bar:
+            self.model_.fit(X_t, Y_t, [plan.data], n_epochs=n_epochs,
+                            on_epoch=lambda trainer: _report_epoch(bar, trainer),
+                            monitor=self._scoring_monitor(plan))
+        self._finish_fit()
+        return self
+
+    def _plan_fit(self, X, y, sample_weight, X_val=None, y_val=None, incremental=False,
+                  classes=None, continuing=False):
+        """Validate the inputs and translate them, with the hyperparameters, for the engine.
+
+        The fused search calls this for every candidate x fold to train them together; ``fit``
+        calls it for itself. Both therefore agree on the data, the seed and the validation split.
+        """
         X, y = validate_data(self, X, y, reset=not continuing, dtype=[np.float64, np.float32],
                              multi_output=True, y_numeric=self._y_numeric)
         Y, codes = self._encode_targets(y, reset=not continuing, classes=classes)
@@ -210,29 +255,17 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         elif self.early_stopping and not incremental:
             rows, val_rows = self._validation_split(n, codes, rs)
 
-        device = resolve_device(self.device) if not continuing else self.model_.config.device
-        dtype = compute_dtype(device, X.dtype.name) if not continuing else self.model_.config.dtype
-        config = self._stack_config(X.shape[1], Y.shape[1], len(rows), device, dtype)
-        if not continuing:
-            self.model_ = StackedTrainer(config, [self._member_config(seed, incremental)])
+        if continuing:
+            device, dtype = self.model_.config.device, self.model_.config.dtype
         else:
-            if config.architecture != self.model_.config.architecture:
-                raise ValueError(
-                    "warm_start / partial_fit cannot change the network's structure: it was "
-                    f"{self.model_.config.architecture}, the parameters now give "
-                    f"{config.architecture}. Fit a fresh estimator instead.")
-            self.model_.members = [self._member_config(int(self.model_.seeds[0]), incremental)]
-            self.model_.reset_stopping()
+            device = resolve_device(self.device)
+            dtype = compute_dtype(device, X.dtype.name)
         data = MemberData(rows, sample_weight[rows],
                           val_rows, None if val_rows is None else sample_weight[val_rows])
-        X_t, Y_t = _as_tensor(X, dtype, device), _as_tensor(Y, dtype, device)
-        n_epochs = 1 if incremental else (self.max_epochs if continuing else None)
-        with tqdm(total=n_epochs or self.max_epochs, disable=not self.verbose, unit="epoch",
-                  desc=type(self).__name__) as bar:
-            self.model_.fit(X_t, Y_t, [data], n_epochs=n_epochs,
-                            on_epoch=lambda trainer: _report_epoch(bar, trainer))
-        self._finish_fit()
-        return self
+        return FitPlan(
+            config=self._stack_config(X.shape[1], Y.shape[1], len(rows), device, dtype),
+            member=self._member_config(seed, incremental), data=data, X=X, Y=Y,
+            key=fit_key(self.get_params(deep=False), X, Y, sample_weight))
 
     def _validation_split(self, n, stratify, rs):
         if stratify is not None and np.unique(stratify, return_counts=True)[1].min() < 2:
@@ -271,6 +304,36 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
             max_epochs=self.max_epochs, early_stopping=self.early_stopping and not incremental,
             patience=self.patience, tol=self.tol, restore_best_weights=self.restore_best_weights)
 
+    def _scoring_monitor(self, plan):
+        """The engine's ``monitor`` for ``scoring``: None when the validation loss decides."""
+        score = self._live_scorer(plan)
+        return None if score is None else (lambda trainer: np.array([score(trainer, 0)]))
+
+    def _live_scorer(self, plan):
+        """``score(trainer, member)``: the ``scoring`` scorer on ``plan``'s validation rows,
+        predicting with that member's live (still training) weights; None without ``scoring`` or
+        without validation rows. A stack's monitor is one of these per member."""
+        val_rows = plan.data.val_rows
+        if self.scoring is None or val_rows is None or len(val_rows) == 0:
+            return None
+        scorer = get_scorer(self.scoring)
+        X_val, y_val = plan.X[val_rows], self._decode_targets(plan.Y[val_rows])
+        weight = plan.data.val_weight
+        # Weighted like the validation loss; a custom callable gets (estimator, X, y) only.
+        weighted = isinstance(self.scoring, str) and weight is not None and np.any(weight != 1)
+        kwargs = {"sample_weight": weight} if weighted else {}
+        # The scorer calls predict / predict_proba of a fitted-looking copy that predicts with
+        # the live weights; X_val is validated already, so the copy forgets the feature names.
+        view = object.__new__(type(self))
+        view.__dict__.update(self.__dict__)
+        view.__dict__.pop("feature_names_in_", None)
+
+        def score(trainer, member):
+            view._live_member = (trainer, member)
+            return float(scorer(view, X_val, y_val, **kwargs))
+
+        return score
+
     def _finish_fit(self):
         """Set the fitted attributes from ``model_``; raise if training diverged."""
         trainer = self.model_
@@ -296,13 +359,15 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         """Network outputs after the loss's link, as a numpy array ``(n, k)``."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        trainer = self.model_
+        trainer, member = getattr(self, "_live_member", (self.model_, None))  # see _live_scorer
         device = usable_device(trainer.config.device)
         params_device = trainer.params.device
         if params_device != device:
             trainer = trainer.to(device)  # unpickled from a GPU machine; lives on CPU now
         X_t = _as_tensor(X, trainer.config.dtype, device)
-        return trainer.predict(X_t)[0].cpu().numpy()
+        if member is None:
+            return trainer.predict(X_t)[0].cpu().numpy()
+        return trainer.predict(X_t, live=True, members=[member])[0].cpu().numpy()
 
     def summary(self):
         """Keras-style table of the network's layers and parameter counts.
@@ -385,16 +450,26 @@ default='constant'
         Number of passes over the training data (fewer if early stopping ends training).
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data (stratified for classifiers) and stop
-        when the validation loss has not improved by ``tol`` for ``patience`` epochs.
+        when the validation loss (or the ``scoring`` score) has not improved by ``tol`` for
+        ``patience`` epochs.
     validation_fraction : float in (0, 1), default=0.1
         Share of the training data held out when ``early_stopping`` is on.
     patience : int >= 1, default=10
         Epochs without improvement before early stopping ends training.
     tol : float >= 0, default=1e-4
-        Least decrease of the validation loss that counts as an improvement.
+        Least decrease of the validation loss (increase of the ``scoring`` score) that counts as
+        an improvement.
+    scoring : str, callable or None, default=None
+        What picks the best epoch on the validation set (for early stopping and
+        ``restore_best_weights``): None is the validation loss; a string names a scikit-learn
+        scorer (any of ``sklearn.metrics.get_scorer_names()``, e.g. 'accuracy',
+        'balanced_accuracy', 'f1_macro', 'neg_mean_absolute_error', 'r2'); a callable is a scorer
+        ``scorer(estimator, X, y)``. Scores are greater-is-better, computed after every epoch on the
+        validation rows with that epoch's weights (weighted by their sample weights, for named
+        scorers), and are the ``val_score`` column of ``history_``.
     restore_best_weights : bool, default=True
-        With early stopping, predict with the weights of the best validation epoch rather than the
-        last one.
+        With early stopping, predict with the weights of the best validation epoch (lowest loss or
+        highest ``scoring`` score) rather than the last one.
     warm_start : bool, default=False
         Continue from the previous fit's weights and optimizer state for another ``max_epochs``.
     random_state : int, RandomState instance or None, default=None
@@ -414,7 +489,9 @@ SHARED_ATTRIBUTES_DOC = """\
         Names of features seen during fit, when ``X`` has string column names.
     history_ : pandas.DataFrame
         One row per epoch: ``epoch``, ``train_loss``, ``val_loss``, ``val_score``, ``lr`` and
-        ``seconds``. Validation columns are NaN without a validation set.
+        ``seconds``. ``val_score`` is the ``scoring`` scorer's value, or without ``scoring`` the
+        accuracy (classifier) or R^2 (regressor). Validation columns are NaN without a validation
+        set (``early_stopping`` or ``X_val``).
     n_iter_ : int
         Number of epochs trained.
     best_epoch_ : int

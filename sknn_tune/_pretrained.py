@@ -1,0 +1,63 @@
+"""Fits that a fused search has already trained, waiting for scikit-learn to ask for them.
+
+The fused search trains every candidate x fold together, then lets scikit-learn's own search code
+fit and score each one as usual. An estimator's ``fit`` first looks here: when the same parameters
+and the same training data were trained already, it adopts that member instead of training again.
+The registry is context-local and only filled inside a fused search's ``fit``.
+"""
+
+import contextlib
+import contextvars
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._engine import MemberConfig, MemberData, StackConfig
+
+_registry = contextvars.ContextVar("sknn_tune_pretrained", default=None)
+
+
+@dataclass
+class FitPlan:
+    """One fit, translated for the engine: what to train, on which rows of which arrays."""
+
+    config: StackConfig
+    member: MemberConfig
+    data: MemberData
+    X: np.ndarray
+    Y: np.ndarray
+    key: str  # identifies the parameters and the training data
+
+
+def fit_key(params, X, Y, sample_weight):
+    """A digest of the estimator's parameters and its (validated) training arrays.
+
+    The arrays enter through row sums and a weighted row sum, which change with any change of
+    rows, values or column order, and cost one pass over ``X`` instead of hashing its bytes.
+    """
+    digest = hashlib.blake2b(digest_size=20)
+    digest.update(repr(sorted(params.items())).encode())
+    column_weights = 1.0 + np.arange(X.shape[1]) / max(1, X.shape[1])
+    for array in (X.sum(axis=1), (X * column_weights).sum(axis=1), Y, sample_weight):
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.shape}{array.dtype}".encode())
+        digest.update(array.tobytes())
+    digest.update(f"{X.shape}{X.dtype}".encode())
+    return digest.hexdigest()
+
+
+def pretrained_model(key):
+    """The trained model registered under ``key`` (removed from the registry), or None."""
+    registry = _registry.get()
+    return None if registry is None else registry.pop(key, None)
+
+
+@contextlib.contextmanager
+def serving(registry):
+    """Make ``registry`` (a dict key -> trained single-member model) visible to ``fit``."""
+    token = _registry.set(registry)
+    try:
+        yield registry
+    finally:
+        _registry.reset(token)
