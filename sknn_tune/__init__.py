@@ -2,8 +2,9 @@
 
 from .classifier import MLPClassifier
 from .exceptions import DivergenceError
+from .plotting import plot_histories, plot_history
 from .regressor import MLPRegressor
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["DivergenceError", "MLPClassifier", "MLPRegressor"]
+__all__ = ["DivergenceError", "MLPClassifier", "MLPRegressor", "plot_histories", "plot_history"]
