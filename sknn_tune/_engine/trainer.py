@@ -8,7 +8,7 @@ schedules and divergence decide per epoch); inside an epoch nothing waits on the
 
 import math
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -421,6 +421,36 @@ class StackedTrainer:
         new.interrupted = self.interrupted
         return new
 
+    @classmethod
+    def stack(cls, trainers):
+        """One trainer holding the members of ``trainers`` (same ``config``), in order.
+
+        The inverse of :meth:`select`: a fused search stacks fresh members and members that
+        continue from an earlier round into one stack. Logs are aligned by padding each trainer's
+        log with epochs in which its members did not train.
+        """
+        first = trainers[0]
+        if any(t.config != first.config for t in trainers):
+            raise ValueError("only trainers of one stack configuration can be stacked")
+        new = object.__new__(cls)
+        new.config = first.config
+        new.members = [m for t in trainers for m in t.members]
+        for name, value in vars(first).items():
+            if isinstance(value, torch.Tensor):
+                setattr(new, name, torch.cat([getattr(t, name) for t in trainers]))
+            elif isinstance(value, np.ndarray):
+                setattr(new, name, np.concatenate([getattr(t, name) for t in trainers]))
+        new.state = {k: torch.cat([t.state[k] for t in trainers]) for k in first.state}
+        length = max(len(t.log) for t in trainers)
+        template = next((t.log[0] for t in trainers if t.log), None)
+        new.log = []
+        for i in range(length):
+            entries = [t.log[i] if i < len(t.log) else _idle_entry(template, len(t.members))
+                       for t in trainers]
+            new.log.append({k: np.concatenate([e[k] for e in entries]) for k in entries[0]})
+        new.interrupted = any(t.interrupted for t in trainers)
+        return new
+
     def to(self, device):
         """Move every tensor to ``device`` (used when unpickling a CUDA model without a GPU)."""
         device = torch.device(device)
@@ -445,4 +475,7 @@ class StackedTrainer:
         vars(self).update(state)
 
 
-MEMBER_FIELDS = tuple(f.name for f in fields(MemberConfig))
+def _idle_entry(template, m):
+    """A log entry for ``m`` members that did not train that epoch."""
+    return {k: np.zeros(m, dtype=v.dtype) if k in ("trained", "epoch") else np.full(m, np.nan)
+            for k, v in template.items()}
