@@ -4,7 +4,23 @@ from .classifier import MLPClassifier
 from .exceptions import DivergenceError
 from .plotting import plot_histories, plot_history
 from .regressor import MLPRegressor
+from .search import (
+    FusedGridSearchCV,
+    FusedHalvingGridSearchCV,
+    FusedHalvingRandomSearchCV,
+    FusedRandomizedSearchCV,
+)
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["DivergenceError", "MLPClassifier", "MLPRegressor", "plot_histories", "plot_history"]
+__all__ = [
+    "DivergenceError",
+    "FusedGridSearchCV",
+    "FusedHalvingGridSearchCV",
+    "FusedHalvingRandomSearchCV",
+    "FusedRandomizedSearchCV",
+    "MLPClassifier",
+    "MLPRegressor",
+    "plot_histories",
+    "plot_history",
+]
