@@ -102,6 +102,9 @@ def _draw(ax, history, column, label, **style):
 
 
 def _finish(ax, metric, estimator):
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(_ylabel(metric, estimator))
     ax.legend()
@@ -218,6 +221,7 @@ def plot_histories(histories, metric="loss", ax=None, *, mark_best=True):
     """
     plt = _pyplot()
     from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
 
     if not isinstance(histories, dict) or not histories:
         raise TypeError("histories must be a non-empty dict mapping labels to estimators or "
@@ -252,6 +256,7 @@ def plot_histories(histories, metric="loss", ax=None, *, mark_best=True):
     if both:  # explain the line styles
         handles += [Line2D([], [], color="0.3", label="validation"),
                     Line2D([], [], color="0.3", linestyle="--", alpha=0.6, label="training")]
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     # name the score only when every run is the same kind of estimator
     same = len({type(e) for e in estimators}) == 1
