@@ -48,6 +48,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         validation_fraction=0.1,
         patience=10,
         tol=1e-4,
+        scoring=None,
         restore_best_weights=True,
         warm_start=False,
         random_state=None,
@@ -61,7 +62,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             l1=l1, noise_std=noise_std, lr_schedule=lr_schedule, lr_decay=lr_decay,
             lr_step=lr_step, batch_size=batch_size, max_epochs=max_epochs,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
-            patience=patience, tol=tol, restore_best_weights=restore_best_weights,
+            patience=patience, tol=tol, scoring=scoring, restore_best_weights=restore_best_weights,
             warm_start=warm_start, random_state=random_state, device=device, verbose=verbose)
         self.class_weight = class_weight
 
@@ -83,6 +84,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                              f"{self.classes_.tolist()}.")
         codes = np.searchsorted(self.classes_, y)
         return np.eye(len(self.classes_))[codes], codes
+
+    def _decode_targets(self, Y):
+        return self.classes_[np.argmax(Y, axis=1)]
 
     def _target_weight(self, codes):
         if self.class_weight is None:

@@ -44,6 +44,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         validation_fraction=0.1,
         patience=10,
         tol=1e-4,
+        scoring=None,
         restore_best_weights=True,
         warm_start=False,
         random_state=None,
@@ -57,7 +58,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             l1=l1, noise_std=noise_std, lr_schedule=lr_schedule, lr_decay=lr_decay,
             lr_step=lr_step, batch_size=batch_size, max_epochs=max_epochs,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
-            patience=patience, tol=tol, restore_best_weights=restore_best_weights,
+            patience=patience, tol=tol, scoring=scoring, restore_best_weights=restore_best_weights,
             warm_start=warm_start, random_state=random_state, device=device, verbose=verbose)
 
     def _engine_loss(self):
@@ -71,6 +72,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             raise ValueError(f"y has {Y.shape[1]} outputs, but {type(self).__name__} was fitted "
                              f"with {self.n_outputs_}.")
         return Y, None
+
+    def _decode_targets(self, Y):
+        return Y.ravel() if self.n_outputs_ == 1 else Y
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
