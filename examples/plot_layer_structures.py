@@ -16,6 +16,7 @@ and their training time.
 # a validation set and standardise the pixels with a scaler fitted on the training part only.
 # The arrays are cast to float32, which halves the arithmetic on the CPU (a GPU trains in float32
 # anyway).
+import itertools
 import time
 
 import matplotlib.pyplot as plt
@@ -55,7 +56,7 @@ for name, layers in structures.items():
     sizes = [X.shape[1], *layers, 10]
     rows.append({
         "structure": name,
-        "parameters": sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:])),
+        "parameters": sum((a + 1) * b for a, b in itertools.pairwise(sizes)),
         "best val accuracy": clf.history_["val_score"].max(),
         "final val accuracy": clf.score(X_val, y_val),
         "fit seconds": round(seconds, 2),
