@@ -1,15 +1,15 @@
-"""The offline demo: a scaled MLP on scikit-learn's bundled digits, cross-validated."""
+"""The offline demo: a scaled MLP on scikit-learn's bundled digits, cross-validated and tuned."""
 
 import time
 
 import pandas as pd
 import torch
 from sklearn.datasets import load_digits
-from sklearn.model_selection import cross_val_score, train_test_split
+from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from . import MLPClassifier
+from . import FusedGridSearchCV, MLPClassifier
 
 
 def run_demo(max_epochs=30):
@@ -36,4 +36,21 @@ def run_demo(max_epochs=30):
         print(mlp.history_.round(4), "\n")
     print(f"stopped after {mlp.n_iter_} epochs; predicting with the weights of epoch "
           f"{mlp.best_epoch_}")
-    print(f"held-out test accuracy: {model.score(X_test, y_test):.3f}")
+    print(f"held-out test accuracy: {model.score(X_test, y_test):.3f}\n")
+
+    grid = {"mlpclassifier__lr": [1e-3, 3e-3, 1e-2], "mlpclassifier__dropout": [0.0, 0.2, 0.4]}
+    timings = {}
+    for search_class in (FusedGridSearchCV, GridSearchCV):
+        start = time.perf_counter()
+        search = search_class(model.set_params(mlpclassifier__early_stopping=False), grid, cv=3)
+        search.fit(X_train, y_train)
+        timings[search_class.__name__] = time.perf_counter() - start
+        results = pd.DataFrame(search.cv_results_)
+        print(f"{search_class.__name__}: {len(results)} candidates x 3 folds in "
+              f"{timings[search_class.__name__]:.1f} s; best {search.best_params_} "
+              f"({search.best_score_:.3f})")
+    columns = ["param_mlpclassifier__lr", "param_mlpclassifier__dropout", "mean_test_score",
+               "rank_test_score"]
+    print(results[columns].sort_values("rank_test_score").to_string(index=False), "\n")
+    print(f"fused search: {timings['GridSearchCV'] / timings['FusedGridSearchCV']:.1f}x faster "
+          "than GridSearchCV, same cv_results_")

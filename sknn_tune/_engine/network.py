@@ -163,6 +163,9 @@ class TrainStep:
         n_valid = None if valid is None else valid.sum(1, keepdim=True).clamp_min(1.0)
         new_stats = []
         inputs, pre_acts, outputs, masks, bn_cache = [], [], [], [], []
+        if dropout is not None:
+            keep_threshold = rng.uniform_threshold(dropout)
+            inv_keep = 1.0 / (1.0 - dropout)
         h = x
         for layer in range(n_hidden):
             inputs.append(h)
@@ -175,11 +178,13 @@ class TrainStep:
             pre_acts.append(z)
             outputs.append(a)
             if dropout is not None:
+                # Keep a unit when its 24-bit uniform draw u satisfies u >= p, compared on the
+                # integer bits (no float conversion on the hot path).
                 layer_keys = rng.member_keys(keys, rng.DROPOUT, layer)
-                u = rng.uniform(layer_keys, a.shape[1:], a.dtype)
-                mask = (u >= dropout).to(a.dtype) / (1.0 - dropout)
+                bits = rng.random_bits(layer_keys, a.shape[1] * a.shape[2]).view(a.shape)
+                mask = bits >= keep_threshold
                 masks.append(mask)
-                a = a * mask
+                a = torch.where(mask, a * inv_keep, 0.0)
             h = a
         inputs.append(h)
         out = torch.baddbmm(p["bias", n_hidden], h, p["weight", n_hidden])
@@ -202,7 +207,7 @@ class TrainStep:
                 break
             g = torch.bmm(g, p["weight", layer].transpose(1, 2))
             if dropout is not None:
-                g = g * masks[layer - 1]
+                g = torch.where(masks[layer - 1], g * inv_keep, 0.0)
             g = self.activation.backward(g, pre_acts[layer - 1], outputs[layer - 1])
             if arch.batch_norm:
                 g = self._batch_norm_backward(g, p, layer - 1, bn_cache[layer - 1], grads, valid)

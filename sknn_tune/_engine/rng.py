@@ -37,10 +37,32 @@ def member_keys(seeds, *counters):
     return keys
 
 
+_index_hashes = {}
+
+
+def _index_hash(n, device):
+    """The hashed element indices ``0..n-1``, computed once per size and device."""
+    key = (n, str(device))
+    if key not in _index_hashes:
+        if len(_index_hashes) > 64:
+            _index_hashes.clear()
+        index = torch.arange(n, device=device, dtype=torch.int64)
+        _index_hashes[key] = _mix32((index * _GOLDEN) & _MASK32)
+    return _index_hashes[key]
+
+
 def random_bits(keys, n):
     """``(M, n)`` int64 values in ``[0, 2**32)``; element ``i`` depends only on its key and ``i``."""
-    index = torch.arange(n, device=keys.device, dtype=torch.int64)
-    return _mix32(keys[:, None] ^ _mix32((index * _GOLDEN) & _MASK32))
+    return _mix32(keys[:, None] ^ _index_hash(n, keys.device))
+
+
+def uniform_threshold(p):
+    """Integer threshold ``t`` with ``bits >= t`` exactly when ``uniform(bits) >= p``.
+
+    ``uniform`` keeps the top 24 bits, ``u = (bits >> 8) / 2**24``; so ``u >= p`` is
+    ``bits >= ceil(p * 2**24) << 8``. Comparing bits skips two float ops per element.
+    """
+    return torch.ceil(p * 2.0**24).to(torch.int64) << 8
 
 
 def uniform(keys, shape, dtype):
