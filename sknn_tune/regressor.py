@@ -1,5 +1,6 @@
 """MLPRegressor: a multilayer perceptron regressor trained with PyTorch."""
 
+import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils._param_validation import StrOptions
 
@@ -65,7 +66,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return _LOSSES[self.loss]
 
     def _encode_targets(self, y, reset, classes=None):
-        Y = y.reshape(len(y), -1)
+        # Strings pass validate_data's y_numeric (it converts only object arrays): fail clearly here.
+        Y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
         if reset:
             self.n_outputs_ = Y.shape[1]
         elif Y.shape[1] != self.n_outputs_:

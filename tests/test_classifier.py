@@ -148,7 +148,7 @@ def test_shape_errors(data):
         small().fit(X, y[:-1])
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         small().fit(X[:-1], y)
-    with pytest.raises(ValueError, match="sample_weight.shape"):
+    with pytest.raises(ValueError, match=r"sample_weight\.shape"):
         small().fit(X, y, sample_weight=np.ones(len(y) - 1))
     with pytest.raises(ValueError, match="Unknown label type"):
         small().fit(X, np.linspace(0, 1, len(y)))
@@ -243,9 +243,10 @@ def test_cuda_model_unpickles_on_a_machine_without_gpu(data, tmp_path):
     path = tmp_path / "model.pkl"
     path.write_bytes(pickle.dumps(clf))
     np.save(tmp_path / "X.npy", X)
-    script = ("import pickle, sys, numpy as np, torch; assert not torch.cuda.is_available();"
+    script = ("import pickle, numpy as np, torch; assert not torch.cuda.is_available();"
               f"clf = pickle.load(open({str(path)!r}, 'rb'));"
-              f"np.save({str(tmp_path / 'proba.npy')!r}, clf.predict_proba(np.load({str(tmp_path / 'X.npy')!r})))")
+              f"proba = clf.predict_proba(np.load({str(tmp_path / 'X.npy')!r}));"
+              f"np.save({str(tmp_path / 'proba.npy')!r}, proba)")
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
     subprocess.run([sys.executable, "-c", script], check=True, env=env)
     np.testing.assert_allclose(np.load(tmp_path / "proba.npy"), clf.predict_proba(X), atol=1e-5)
