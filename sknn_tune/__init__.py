@@ -2,7 +2,7 @@
 
 from .classifier import MLPClassifier
 from .exceptions import DivergenceError
-from .plotting import plot_histories, plot_history
+from .plotting import plot_histories, plot_history, plot_search_results
 from .regressor import MLPRegressor
 from .search import (
     FusedGridSearchCV,
@@ -23,4 +23,5 @@ __all__ = [
     "MLPRegressor",
     "plot_histories",
     "plot_history",
+    "plot_search_results",
 ]
