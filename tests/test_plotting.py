@@ -104,6 +104,12 @@ def test_divergence_is_marked():
     assert train_end.get_marker() == val_end.get_marker() == "x"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
         "train (diverged)", "validation (diverged)"]
+    # the diverged epoch's validation score (of NaN predictions) is not drawn either
+    ax = plot_history(history, metric="score")
+    score, score_end = ax.get_lines()
+    np.testing.assert_array_equal(score.get_ydata(), [0.5, 0.3, np.nan])
+    assert (score_end.get_xdata()[0], score_end.get_ydata()[0]) == (2, 0.3)
+    assert score.get_label() == "validation score (diverged)"
     with pytest.raises(ValueError, match="no history"):
         plot_history(DivergenceError("boom"))
 
