@@ -214,7 +214,7 @@ def test_divergence_raises_with_epoch_hyperparameters_and_history(data):
 
 def test_random_state_reproducible_and_seeds_differ(data):
     X, y = data
-    params = dict(dropout=0.2, early_stopping=True, validation_fraction=0.2)
+    params = dict(dropout=0.2, early_stopping=True, validation_fraction=0.2, max_epochs=5)
     first = small(random_state=3, **params).fit(X, y).predict_proba(X)
     np.testing.assert_array_equal(first, small(random_state=3, **params).fit(X, y).predict_proba(X))
     other = small(random_state=4, **params).fit(X, y).predict_proba(X)

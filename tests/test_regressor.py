@@ -64,6 +64,10 @@ def test_multi_output(data):
 
 def test_int_float32_dataframe_and_series(data):
     X, Y = data
+
+    def small(**params):
+        return MLPRegressor((8,), batch_size=32, max_epochs=5, random_state=0, **params)
+
     y = Y[:, 0]
     y_int = np.round(y * 10).astype(np.int64)
     np.testing.assert_array_equal(small().fit(X, y_int).predict(X),
