@@ -359,7 +359,8 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         """Network outputs after the loss's link, as a numpy array ``(n, k)``."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        trainer, member = getattr(self, "_live_member", (self.model_, None))  # see _live_scorer
+        # A _live_scorer view predicts with a live member; it has no model_ in a fused search.
+        trainer, member = getattr(self, "_live_member", None) or (self.model_, None)
         device = usable_device(trainer.config.device)
         params_device = trainer.params.device
         if params_device != device:

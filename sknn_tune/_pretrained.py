@@ -37,6 +37,9 @@ def fit_key(params, X, Y, sample_weight):
     rows, values or column order, and cost one pass over ``X`` instead of hashing its bytes.
     """
     digest = hashlib.blake2b(digest_size=20)
+    # A RandomState's repr holds its address, which differs between clones: use its state.
+    params = {name: _state_digest(value) if isinstance(value, np.random.RandomState) else value
+              for name, value in params.items()}
     digest.update(repr(sorted(params.items())).encode())
     column_weights = 1.0 + np.arange(X.shape[1]) / max(1, X.shape[1])
     for array in (X.sum(axis=1), (X * column_weights).sum(axis=1), Y, sample_weight):
@@ -47,15 +50,32 @@ def fit_key(params, X, Y, sample_weight):
     return digest.hexdigest()
 
 
+def _state_digest(random_state):
+    kind, keys, *rest = random_state.get_state()
+    return f"RandomState({kind}, {hashlib.blake2b(keys.tobytes()).hexdigest()}, {rest})"
+
+
 def pretrained_model(key):
-    """The trained model registered under ``key`` (removed from the registry), or None."""
+    """The trained model registered under ``key`` (removed from the registry), or None.
+
+    A key may hold a list of models (one per search candidate that sets the same parameters):
+    each call takes one of them.
+    """
     registry = _registry.get()
-    return None if registry is None else registry.pop(key, None)
+    if registry is None:
+        return None
+    model = registry.pop(key, None)
+    if isinstance(model, list):
+        model, *rest = model
+        if rest:
+            registry[key] = rest
+    return model
 
 
 @contextlib.contextmanager
 def serving(registry):
-    """Make ``registry`` (a dict key -> trained single-member model) visible to ``fit``."""
+    """Make ``registry`` (a dict key -> trained single-member model, or a list of them) visible
+    to ``fit``."""
     token = _registry.set(registry)
     try:
         yield registry

@@ -17,8 +17,8 @@ import torch
 from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
-from sklearn.utils import _safe_indexing
 from sklearn.utils.metaestimators import _safe_split
+from sklearn.utils.validation import _check_method_params
 
 from .._base import _as_tensor, _BaseMLP
 from .._engine import StackedTrainer
@@ -50,7 +50,7 @@ class Fusion:
         self.max_members = max_members
         self.n_jobs = n_jobs
         self.verbose = verbose
-        self.registry = {}  # fit key -> trained single-member trainer, for scikit-learn's pass
+        self.registry = {}  # fit key -> trained single-member trainer(s), for scikit-learn's pass
         self.resumable = {}  # resume key -> live single-member trainer (successive halving)
         self.epochs_trained = 0  # member-epochs, so tests can check nothing trains twice
         self._prefix_outputs = {}
@@ -74,15 +74,26 @@ class Fusion:
         """Train every candidate x fold of this batch that fusion can, and register them."""
         if not self.enabled:
             return
-        plans = []
+        # Prefix outputs are keyed by fold number: only valid for this batch's splits (successive
+        # halving over n_samples, or an unseeded splitter, gives other rows under the same number).
+        self._prefix_outputs = {}
+        plans, self._copies = [], {}
         for params in candidate_params:
             for fold, (train, _) in enumerate(splits):
                 planned = self._plan(params, fold, train)
-                if planned is not None:
+                if planned is None:
+                    continue
+                # Candidates that set the same parameters (overlapping grids) are one fit: train
+                # it once, and give each of them its own copy.
+                key = planned[0].key
+                if key in self._copies:
+                    self._copies[key] += 1
+                else:
+                    self._copies[key] = 0
                     plans.append(planned)
         stacks = defaultdict(list)
-        for planned in plans:
-            stacks[planned[0].config].append(planned)
+        for planned in plans:  # members with a validation scorer need a monitor: own stacks
+            stacks[planned[0].config, planned[3] is not None].append(planned)
         chunks = [group[i:i + size] for group in stacks.values()
                   for size in [self._stack_size(group)] for i in range(0, len(group), size)]
         if self.verbose:
@@ -92,7 +103,8 @@ class Fusion:
             delayed(self._train_stack)(chunk, i, len(chunks)) for i, chunk in enumerate(chunks))
 
     def _plan(self, params, fold, train):
-        """``(plan, block, resume_key)`` for one candidate x fold, or None if it cannot be fused."""
+        """``(plan, block, resume_key, scorer)`` for one candidate x fold, or None if it cannot be
+        fused; ``scorer`` scores the member on its validation rows when the MLP has ``scoring``."""
         estimator = clone(self.estimator).set_params(**params)
         prefix, mlp = split_estimator(estimator)
         if mlp is None:
@@ -100,8 +112,8 @@ class Fusion:
         X_train, y_train = _safe_split(estimator, self.X, self.y, train)
         weight_name = self._weight_param_name(estimator)
         sample_weight = None
-        if weight_name:
-            sample_weight = _safe_indexing(self.fit_params[weight_name], train)
+        if weight_name:  # indexed as scikit-learn's _fit_and_score does (None stays None)
+            sample_weight = _check_method_params(self.X, self.fit_params, train)[weight_name]
         try:  # a bad candidate is left to scikit-learn, which reports it with error_score
             mlp._validate_params()
             block = (fold, repr(sorted(prefix.get_params().items())) if prefix else None)
@@ -110,6 +122,7 @@ class Fusion:
                     self._prefix_outputs[block] = clone(prefix).fit_transform(X_train, y_train)
                 X_train = self._prefix_outputs[block]
             plan = mlp._plan_fit(X_train, y_train, sample_weight)
+            scorer = mlp._live_scorer(plan)  # as fit's monitor does
         except Exception:
             return None
         resume_params = {k: v for k, v in mlp.get_params(deep=False).items()
@@ -119,7 +132,7 @@ class Fusion:
             resume_key = fit_key(resume_params, plan.X, plan.Y, plan.data.train_weight)
             if mlp.random_state is not None:  # else any seed and split will do
                 resume_key += str((plan.data.train_rows.tobytes(), plan.member.seed))
-        return plan, block, resume_key
+        return plan, block, resume_key, scorer
 
     def _stack_size(self, group):
         if self.max_members is not None:
@@ -155,7 +168,7 @@ class Fusion:
         config = chunk[0][0].config
         # Each distinct training array (fold x prefix parameters) goes to the device once.
         blocks, offsets, starts, n = {}, [], [], 0
-        for plan, block, _ in chunk:
+        for plan, block, *_ in chunk:
             if block not in blocks:
                 blocks[block] = (n, plan)
                 n += plan.X.shape[0]
@@ -163,7 +176,7 @@ class Fusion:
         X = torch.cat([_as_tensor(p.X, config.dtype, config.device) for _, p in blocks.values()])
         Y = torch.cat([_as_tensor(p.Y, config.dtype, config.device) for _, p in blocks.values()])
         data = []
-        for (plan, _, resume_key), offset in zip(chunk, offsets):
+        for (plan, _, resume_key, _), offset in zip(chunk, offsets):
             previous, rows = self.resumable.get(resume_key, (None, None))
             if previous is not None and previous.epochs_done[0] <= plan.member.max_epochs:
                 # Continue where the last round left off, with its seed and its rows.
@@ -175,11 +188,17 @@ class Fusion:
             data.append(_shifted(rows, offset))
         trainer = StackedTrainer.stack(starts)
         before = trainer.epochs_done.sum()
-        trainer.fit(X, Y, data)
+        scorers = [scorer for *_, scorer in chunk]
+        monitor = None
+        if scorers[0] is not None:  # the stack's members all have a scorer (see train)
+            def monitor(trainer):
+                return np.array([score(trainer, i) for i, score in enumerate(scorers)])
+        trainer.fit(X, Y, data, monitor=monitor)
         self.epochs_trained += int(trainer.epochs_done.sum() - before)
-        for i, ((plan, _, resume_key), rows) in enumerate(zip(chunk, data)):
+        for i, ((plan, _, resume_key, _), rows) in enumerate(zip(chunk, data)):
             member = trainer.select([i])
-            self.registry[plan.key] = member
+            copies = [trainer.select([i]) for _ in range(self._copies.get(plan.key, 0))]
+            self.registry[plan.key] = [member, *copies] if copies else member
             if resume_key is not None:
                 self.resumable[resume_key] = (member, _shifted(rows, -offsets[i]))
 
