@@ -421,7 +421,7 @@ default='adam'
         Nesterov momentum, Adagrad, RMSprop, Adam, AdamW).
     lr : float, default=1e-3
         Learning rate. Too small trains slowly; too large oscillates or diverges (a
-        :class:`~sknn_tune.exceptions.DivergenceError` is raised).
+        :class:`~sknn_tune.DivergenceError` is raised).
     momentum : float in [0, 1], default=0.9
         Momentum of 'momentum' and 'nesterov'.
     beta1, beta2 : float in [0, 1), default=0.9, 0.999
@@ -486,7 +486,7 @@ default='constant'
 SHARED_ATTRIBUTES_DOC = """\
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names.
     history_ : pandas.DataFrame
         One row per epoch: ``epoch``, ``train_loss``, ``val_loss``, ``val_score``, ``lr`` and

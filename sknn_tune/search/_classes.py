@@ -1,5 +1,8 @@
 """The fused search classes: scikit-learn's searches, with every batch of fits trained at once."""
 
+import inspect
+import re
+import textwrap
 from numbers import Integral
 
 import numpy as np
@@ -87,6 +90,15 @@ _ATTRIBUTE_DOC = """
 """
 
 
+def _sklearn_section(base, name):
+    """The body of section ``name`` of scikit-learn's docstring of ``base``, indented to inline."""
+    doc = inspect.cleandoc(base.__doc__ or "")
+    match = re.search(rf"^{name}\n-+\n(.*?)\n\s*\n[A-Z][\w ]*\n-+\n", doc, re.S | re.M)
+    if match is None:
+        return f"    See :class:`sklearn.model_selection.{base.__name__}`.\n"
+    return textwrap.indent(match.group(1).rstrip(), "    ") + "\n"
+
+
 def _fused_doc(base, example):
     return f"""{base.__name__} with every batch of candidates x folds trained at once.
 
@@ -101,12 +113,10 @@ def _fused_doc(base, example):
 
     Parameters
     ----------
-    See :class:`sklearn.model_selection.{base.__name__}`.
-{_MAX_MEMBERS_DOC}
+{_sklearn_section(base, "Parameters")}{_MAX_MEMBERS_DOC}
     Attributes
     ----------
-    See :class:`sklearn.model_selection.{base.__name__}`.
-{_ATTRIBUTE_DOC}
+{_sklearn_section(base, "Attributes")}{_ATTRIBUTE_DOC}
     Examples
     --------
 {example}"""
