@@ -196,13 +196,25 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
 
     def _fit(self, X, y, sample_weight, X_val, y_val, incremental, classes=None):
         continuing = (self.warm_start or incremental) and hasattr(self, "model_")
-        plan = self._plan_fit(X, y, sample_weight, X_val, y_val, incremental, classes, continuing)
-        if continuing:
-            if plan.config.architecture != self.model_.config.architecture:
+        # Input that fails validation leaves the estimator as it was: unfitted, or still
+        # predicting with its previous model. partial_fit's first call has just set classes_ from
+        # `classes`; that is not fitted state yet.
+        before = {name: value for name, value in vars(self).items()
+                  if _is_fitted_attribute(name) and not (classes is not None and name == "classes_")}
+        try:
+            plan = self._plan_fit(X, y, sample_weight, X_val, y_val, incremental, classes,
+                                  continuing)
+            if continuing and plan.config.architecture != self.model_.config.architecture:
                 raise ValueError(
                     "warm_start / partial_fit cannot change the network's structure: it was "
                     f"{self.model_.config.architecture}, the parameters now give "
                     f"{plan.config.architecture}. Fit a fresh estimator instead.")
+        except Exception:
+            for name in [name for name in vars(self) if _is_fitted_attribute(name)]:
+                delattr(self, name)
+            vars(self).update(before)
+            raise
+        if continuing:
             self.model_.members = [replace(plan.member, seed=int(self.model_.seeds[0]))]
             self.model_.reset_stopping()
         else:
@@ -370,6 +382,77 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
             return trainer.predict(X_t)[0].cpu().numpy()
         return trainer.predict(X_t, live=True, members=[member])[0].cpu().numpy()
 
+    def to_torch(self, dtype=None):
+        """The trained network as a :class:`torch.nn.Sequential` of ordinary layers.
+
+        ``nn.Linear``, ``nn.BatchNorm1d`` (with the running statistics), the activation's module
+        and ``nn.Dropout``, in eval mode; the outputs are raw: logits for a classifier, the
+        predictions for a regressor. See :func:`sknn_tune.interop.to_torch`.
+
+        Parameters
+        ----------
+        dtype : torch.dtype, default=None
+            The module's dtype; None keeps the model's.
+
+        Returns
+        -------
+        module : torch.nn.Sequential
+            The network, on the model's device.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from sklearn.datasets import load_diabetes
+        >>> from sknn_tune import MLPRegressor
+        >>> X, y = load_diabetes(return_X_y=True)
+        >>> reg = MLPRegressor((16,), activation="tanh", max_epochs=3, random_state=0).fit(X, y)
+        >>> net = reg.to_torch()
+        >>> [type(layer).__name__ for layer in net]
+        ['Linear', 'Tanh', 'Linear']
+        >>> out = net(torch.as_tensor(X)).detach().numpy().ravel()
+        >>> bool(abs(out - reg.predict(X)).max() < 1e-9)
+        True
+        """
+        from .interop import to_torch  # imports skorch: only when asked for
+
+        return to_torch(self, dtype=dtype)
+
+    def to_skorch(self, **params):
+        """The trained network as an initialized skorch net, to go on training in skorch.
+
+        Holds :meth:`to_torch`'s module with this estimator's lr, batch size, epochs, optimizer
+        (and its state) and loss; ``predict`` (and ``predict_proba``) equal this estimator's, and
+        ``partial_fit`` continues training with skorch's callbacks. See
+        :func:`sknn_tune.interop.to_skorch` for what carries over.
+
+        Parameters
+        ----------
+        **params
+            skorch parameters that replace or add to the translated ones (``callbacks``,
+            ``max_epochs``, ``verbose``, ...).
+
+        Returns
+        -------
+        net : skorch.NeuralNetClassifier or skorch.NeuralNetRegressor
+            A :class:`~sknn_tune.interop.SkorchMLPClassifier` or
+            :class:`~sknn_tune.interop.SkorchMLPRegressor`.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sknn_tune import MLPClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = MLPClassifier((8,), max_epochs=3, random_state=0).fit(X, y)
+        >>> net = clf.to_skorch(max_epochs=2)
+        >>> bool((net.predict_proba(X) - clf.predict_proba(X)).max() < 1e-9)
+        True
+        >>> len(net.fit(X, y).history)  # two epochs, starting from the fitted weights
+        2
+        """
+        from .interop import to_skorch  # imports skorch: only when asked for
+
+        return to_skorch(self, **params)
+
     def summary(self):
         """Keras-style table of the network's layers and parameter counts.
 
@@ -380,6 +463,11 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         """
         check_is_fitted(self)
         return model_summary(self.model_.config.architecture, type(self).__name__)
+
+
+def _is_fitted_attribute(name):
+    """What :func:`~sklearn.utils.validation.check_is_fitted` takes for fitted state."""
+    return name.endswith("_") and not name.startswith("__")
 
 
 def _as_tensor(array, dtype, device):

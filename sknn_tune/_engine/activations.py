@@ -2,8 +2,10 @@
 
 The engine's backward pass is written by hand, so every activation brings ``backward(g, z, a)``:
 the upstream gradient ``g`` times ``da/dz``, given the pre-activation ``z`` and the output ``a``.
-Each uses ATen's own fused backward kernel (one op instead of three on the hot path). Adding an
-activation touches this file only; the tests check every entry against autograd.
+Each uses ATen's own fused backward kernel (one op instead of three on the hot path), and names the
+``torch.nn`` module that computes the same function (what :func:`sknn_tune.interop.to_torch` builds).
+Adding an activation touches this file only; the tests check every entry against autograd and its
+module.
 """
 
 from collections.abc import Callable
@@ -11,6 +13,7 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 LEAKY_SLOPE = 0.01
 aten = torch.ops.aten
@@ -20,18 +23,22 @@ class Activation(NamedTuple):
     forward: Callable
     backward: Callable  # (g, z, a) -> g * da/dz
     init_family: str  # which initialiser 'auto' picks: 'he' or 'xavier'
+    module: Callable  # () -> the equivalent torch.nn.Module
 
 
 ACTIVATIONS = {
-    "relu": Activation(torch.relu, lambda g, z, a: aten.threshold_backward(g, z, 0), "he"),
+    "relu": Activation(torch.relu, lambda g, z, a: aten.threshold_backward(g, z, 0), "he", nn.ReLU),
     "leaky_relu": Activation(
         lambda z: F.leaky_relu(z, LEAKY_SLOPE),
         lambda g, z, a: aten.leaky_relu_backward(g, z, LEAKY_SLOPE, False),
         "he",
+        lambda: nn.LeakyReLU(LEAKY_SLOPE),
     ),
-    "elu": Activation(F.elu, lambda g, z, a: aten.elu_backward(g, 1.0, 1, 1, True, a), "he"),
-    "gelu": Activation(F.gelu, lambda g, z, a: aten.gelu_backward(g, z), "he"),
-    "tanh": Activation(torch.tanh, lambda g, z, a: aten.tanh_backward(g, a), "xavier"),
-    "sigmoid": Activation(torch.sigmoid, lambda g, z, a: aten.sigmoid_backward(g, a), "xavier"),
-    "identity": Activation(lambda z: z, lambda g, z, a: g, "xavier"),
+    "elu": Activation(F.elu, lambda g, z, a: aten.elu_backward(g, 1.0, 1, 1, True, a), "he",
+                      nn.ELU),
+    "gelu": Activation(F.gelu, lambda g, z, a: aten.gelu_backward(g, z), "he", nn.GELU),
+    "tanh": Activation(torch.tanh, lambda g, z, a: aten.tanh_backward(g, a), "xavier", nn.Tanh),
+    "sigmoid": Activation(torch.sigmoid, lambda g, z, a: aten.sigmoid_backward(g, a), "xavier",
+                          nn.Sigmoid),
+    "identity": Activation(lambda z: z, lambda g, z, a: g, "xavier", nn.Identity),
 }
