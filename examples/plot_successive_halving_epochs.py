@@ -87,7 +87,8 @@ print(f"full grid, every candidate for 18 epochs:         {full_grid} "
 # Continuing is not an approximation: a member trained for 2 epochs and then for 4 more follows
 # the same trajectory as one trained for 6 epochs in one go (batch order and dropout masks are
 # drawn per member and per epoch, and the optimizer state is kept), as long as nothing in the
-# training depends on the total number of epochs.
+# training depends on the total number of epochs (``lr_schedule='cosine'`` does: its survivors
+# restart, see the user guide).
 
 # %%
 # Scores round by round
