@@ -22,6 +22,7 @@ class Optimizer(NamedTuple):
     state_names: tuple  # state tensors, each shaped like the parameters
     step: Callable  # (params, grads, state, lr, hyper, t) -> (params, state)
     decoupled_weight_decay: bool = False
+    column_state_names: tuple = ()  # (M, 1) state tensors that start at one
 
 
 def _sgd(p, g, state, lr, hyper, t):
@@ -53,9 +54,15 @@ def _adam_update(p, g, state, lr, hyper, t):
     beta1, beta2 = hyper["beta1"], hyper["beta2"]
     exp_avg = torch.lerp(state["exp_avg"], g, 1.0 - beta1)
     exp_avg_sq = beta2 * state["exp_avg_sq"] + (1.0 - beta2) * g * g
-    step_size = lr / (1.0 - beta1**t)
-    denom = torch.sqrt(exp_avg_sq) / torch.sqrt(1.0 - beta2**t) + EPS
-    return p - step_size * exp_avg / denom, {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}
+    # beta ** t as a running product: a vectorised pow rounds differently for a lone member
+    # than for one among many, and training would then depend on the stack it ran in.
+    beta1_power = state["beta1_power"] * beta1
+    beta2_power = state["beta2_power"] * beta2
+    step_size = lr / (1.0 - beta1_power)
+    denom = torch.sqrt(exp_avg_sq) / torch.sqrt(1.0 - beta2_power) + EPS
+    return p - step_size * exp_avg / denom, {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq,
+                                             "beta1_power": beta1_power,
+                                             "beta2_power": beta2_power}
 
 
 def _adamw(p, g, state, lr, hyper, t):
@@ -69,6 +76,8 @@ OPTIMIZERS = {
     "nesterov": Optimizer(("momentum_buffer",), _momentum_rule(nesterov=True)),
     "adagrad": Optimizer(("sum",), _adagrad),
     "rmsprop": Optimizer(("square_avg",), _rmsprop),
-    "adam": Optimizer(("exp_avg", "exp_avg_sq"), _adam_update),
-    "adamw": Optimizer(("exp_avg", "exp_avg_sq"), _adamw, decoupled_weight_decay=True),
+    "adam": Optimizer(("exp_avg", "exp_avg_sq"), _adam_update,
+                      column_state_names=("beta1_power", "beta2_power")),
+    "adamw": Optimizer(("exp_avg", "exp_avg_sq"), _adamw, decoupled_weight_decay=True,
+                       column_state_names=("beta1_power", "beta2_power")),
 }

@@ -107,8 +107,10 @@ class StackedTrainer:
         self.params = initial_parameters(arch, self.seeds, [c.init for c in self.members],
                                          dtype, device)
         self.buffers = initial_buffers(arch, m, dtype, device)
-        self.state = {name: torch.zeros_like(self.params)
-                      for name in OPTIMIZERS[config.optimizer].state_names}
+        optimizer = OPTIMIZERS[config.optimizer]
+        self.state = {name: torch.zeros_like(self.params) for name in optimizer.state_names}
+        self.state.update({name: torch.ones(m, 1, dtype=dtype, device=device)
+                           for name in optimizer.column_state_names})
         self.steps = torch.zeros(m, 1, dtype=dtype, device=device)
         self.best_params = self.params.clone()
         self.best_buffers = self.buffers.clone()
@@ -291,15 +293,18 @@ class StackedTrainer:
         return val_loss.masked_fill(missing, math.nan), score.masked_fill(missing, math.nan)
 
     def _learning_rates(self):
-        """Each member's lr multiplier for its coming epoch."""
+        """Each member's lr multiplier for its coming epoch.
+
+        Evaluated one member at a time: numpy's vectorised cos / pow round differently from its
+        scalar path, and a member's lr must not depend on the stack it trains in.
+        """
         factor = np.ones(len(self.members))
-        kinds = self._host("lr_schedule")
-        for kind in set(kinds):
-            sel = kinds == kind
-            factor[sel] = SCHEDULES[kind](
-                self.epochs_done[sel].astype(float), self._host("lr_decay")[sel].astype(float),
-                self._host("lr_step")[sel].astype(float),
-                self._host("max_epochs")[sel].astype(float), self.plateau_factor[sel])
+        for i, member in enumerate(self.members):
+            one = slice(i, i + 1)
+            factor[one] = SCHEDULES[member.lr_schedule](
+                self.epochs_done[one].astype(float), np.array([float(member.lr_decay)]),
+                np.array([float(member.lr_step)]), np.array([float(member.max_epochs)]),
+                self.plateau_factor[one])
         return factor
 
     def _end_epoch(self, training, loss_sum, weight_sum, validation, lr_now, started,
