@@ -56,7 +56,7 @@ fig.tight_layout()
 # What to take from it
 # --------------------
 # * With plain SGD, cross-entropy learns within a few epochs while the squared error crawls:
-#   its gradients pass through the softmax's derivative, and with ten classes that sharing
+#   its gradients pass through the softmax's derivative, and with ten classes sharing
 #   the probability the derivative is small from the very first step.
 # * With Adam the difference almost disappears (in this run the squared error even ends a
 #   little ahead). Adam divides each step by a running estimate of the gradient's size, so
