@@ -32,6 +32,7 @@ from ._engine import (
     StackedTrainer,
 )
 from ._engine.device import compute_dtype, resolve_device, usable_device
+from ._engine.network import split_flat
 from ._pretrained import FitPlan, fit_key, pretrained_model
 from ._summary import model_summary
 from .exceptions import DivergenceError
@@ -185,7 +186,9 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
             Per-sample weights: each sample's loss counts this much in its batch's weighted mean.
         X_val, y_val : array-like, default=None
             An explicit validation set, used instead of splitting off ``validation_fraction`` of
-            ``X``: its loss and score appear in ``history_`` and drive early stopping.
+            ``X``: its loss and score appear in ``history_`` and drive early stopping. In a
+            :class:`~sklearn.pipeline.Pipeline` it reaches the network as given, without the
+            earlier steps' transformation: transform it first.
 
         Returns
         -------
@@ -319,7 +322,9 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
     def _scoring_monitor(self, plan):
         """The engine's ``monitor`` for ``scoring``: None when the validation loss decides."""
         score = self._live_scorer(plan)
-        return None if score is None else (lambda trainer: np.array([score(trainer, 0)]))
+        if score is None:
+            return None
+        return lambda trainer, members: [score(trainer, i) for i in members]
 
     def _live_scorer(self, plan):
         """``score(trainer, member)``: the ``scoring`` scorer on ``plan``'s validation rows,
@@ -453,6 +458,25 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
 
         return to_skorch(self, **params)
 
+    @property
+    def coefs_(self):
+        """Weight matrices of the layers the model predicts with, input to output.
+
+        A list of ndarrays of shape ``(fan_in, fan_out)``, as in scikit-learn's MLP.
+        """
+        return self._layer_parameters("weight")
+
+    @property
+    def intercepts_(self):
+        """Bias vectors of the layers the model predicts with: ndarrays of shape ``(fan_out,)``."""
+        return [bias.ravel() for bias in self._layer_parameters("bias")]
+
+    def _layer_parameters(self, name):
+        check_is_fitted(self)
+        params, _ = self.model_.final_parameters()
+        views = split_flat(params.detach().cpu(), self.model_.config.architecture.parameter_layout())
+        return [views[key][0].numpy().copy() for key in sorted(views) if key[0] == name]
+
     def summary(self):
         """Keras-style table of the network's layers and parameter counts.
 
@@ -560,7 +584,9 @@ default='constant'
         With early stopping, predict with the weights of the best validation epoch (lowest loss or
         highest ``scoring`` score) rather than the last one.
     warm_start : bool, default=False
-        Continue from the previous fit's weights and optimizer state for another ``max_epochs``.
+        Continue from the previous fit's weights and optimizer state for another ``max_epochs``
+        (from the last epoch's weights, also when early stopping restored the best ones for
+        prediction).
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights, batch order, dropout masks, noise and validation split. An int
         gives identical fits on CPU.
@@ -578,14 +604,20 @@ SHARED_ATTRIBUTES_DOC = """\
         Names of features seen during fit, when ``X`` has string column names.
     history_ : pandas.DataFrame
         One row per epoch: ``epoch``, ``train_loss``, ``val_loss``, ``val_score``, ``lr`` and
-        ``seconds``. ``val_score`` is the ``scoring`` scorer's value, or without ``scoring`` the
-        accuracy (classifier) or R^2 (regressor). Validation columns are NaN without a validation
-        set (``early_stopping`` or ``X_val``).
+        ``seconds``. ``train_loss`` is the mean data loss over the epoch's batches as trained
+        (with dropout and noise active, without the L1 / L2 penalties). ``val_score`` is the
+        ``scoring`` scorer's value, or without ``scoring`` the accuracy (classifier) or R^2
+        (regressor). Validation columns are NaN without a validation set (``early_stopping`` or
+        ``X_val``) and in an epoch that diverged.
     n_iter_ : int
         Number of epochs trained.
     best_epoch_ : int
         Epoch whose weights the model predicts with (the best validation epoch when early stopping
         restores weights, else the last one).
+    coefs_ : list of ndarray
+        Weight matrices ``(fan_in, fan_out)`` of the layers the model predicts with.
+    intercepts_ : list of ndarray
+        Bias vectors of those layers.
     model_ : StackedTrainer
         The trained network, its optimizer state and its training log (one member of the engine).
 """

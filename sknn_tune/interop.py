@@ -23,7 +23,7 @@ from ._engine import ACTIVATIONS
 from ._engine.device import usable_device
 from ._engine.losses import HUBER_DELTA
 from ._engine.network import BN_EPS, BN_MOMENTUM, split_buffers, split_flat
-from ._engine.optimizers import EPS, EPS_ADAGRAD
+from ._engine.optimizers import EPS, EPS_ADAGRAD, OPTIMIZERS
 
 __all__ = ["SkorchMLPClassifier", "SkorchMLPRegressor", "SoftmaxSquaredError", "to_skorch",
            "to_torch"]
@@ -341,7 +341,9 @@ def _load_optimizer_state(optimizer, parameters, sources, trainer):
     if n_steps == 0 or not trainer.state:
         return
     arch = trainer.config.architecture
-    state = {name: _torch_blocks(flat, arch) for name, flat in trainer.state.items()}
+    # Parameter-shaped state only; torch.optim derives Adam's beta powers from the step count.
+    state = {name: _torch_blocks(trainer.state[name], arch)
+             for name in OPTIMIZERS[trainer.config.optimizer].state_names}
     # torch.optim keeps the step count as a float scalar tensor (SGD has none).
     step_dtype = torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
     has_step = not isinstance(optimizer, torch.optim.SGD)

@@ -11,6 +11,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, is_classifier, is_regressor
 from sklearn.utils.validation import check_is_fitted
 
+from ._engine.trainer import DIVERGENCE_GROWTH
 from .exceptions import DivergenceError
 
 # metric -> the history columns it draws, with their legend labels
@@ -83,10 +84,14 @@ _RESULTS = ("train_loss", "val_loss", "val_score")
 
 
 def _diverged_rows(history):
-    """Mask of the epochs from the one whose training loss became NaN or infinite on."""
-    if "train_loss" not in history.columns:
+    """Mask of the epochs from the one that diverged on, by the engine's rule: the training
+    loss became NaN / infinite or grew ``DIVERGENCE_GROWTH``-fold over the first epoch's."""
+    if "train_loss" not in history.columns or not len(history):
         return np.zeros(len(history), dtype=bool)
-    return np.logical_or.accumulate(~np.isfinite(history["train_loss"].to_numpy(dtype=float)))
+    loss = history["train_loss"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        diverged = ~np.isfinite(loss) | (loss > DIVERGENCE_GROWTH * np.abs(loss[0]))
+    return np.logical_or.accumulate(diverged)
 
 
 def _draw(ax, history, column, label, **style):

@@ -12,7 +12,7 @@ import pytest
 import sklearn
 import torch
 from sklearn.base import clone
-from sklearn.datasets import make_classification, make_regression
+from sklearn.datasets import load_digits, load_iris, make_classification, make_regression
 from sklearn.metrics import (
     accuracy_score,
     get_scorer,
@@ -644,3 +644,39 @@ def test_ctrl_c_keeps_the_model_trained_so_far(clf_data, monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a normal fit afterwards does not warn
         clf(max_epochs=2).fit(X_train, y_train)
+
+
+# ------------------------------------------------------------------------------------------------
+# divergence bookkeeping and the weight attributes
+
+
+def test_diverged_epoch_has_no_validation_score_and_float64_blow_up_is_caught():
+    from sknn_tune import DivergenceError
+
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X)  # float64: the loss grows for many epochs before inf
+    clf = MLPClassifier((64,), optimizer="momentum", lr=1.0, batch_size=32, max_epochs=30,
+                        early_stopping=True, random_state=0)
+    with pytest.raises(DivergenceError) as info:
+        clf.fit(X, y)
+    history = info.value.history
+    last = history.iloc[-1]
+    first_loss = history["train_loss"].iloc[0]
+    assert (not np.isfinite(last["train_loss"])) or last["train_loss"] > 1e6 * first_loss
+    assert np.isnan(last["val_loss"]) and np.isnan(last["val_score"])
+    assert history["val_score"].iloc[:-1].notna().all()
+
+
+def test_coefs_and_intercepts_are_the_predicting_weights():
+    X, y = load_iris(return_X_y=True)
+    clf = MLPClassifier((6, 4), max_epochs=5, random_state=0).fit(X, y)
+    assert [w.shape for w in clf.coefs_] == [(4, 6), (6, 4), (4, 3)]
+    assert [b.shape for b in clf.intercepts_] == [(6,), (4,), (3,)]
+    h = X
+    for w, b in zip(clf.coefs_[:-1], clf.intercepts_[:-1]):
+        h = np.maximum(h @ w + b, 0.0)
+    logits = h @ clf.coefs_[-1] + clf.intercepts_[-1]
+    proba = np.exp(logits - logits.max(1, keepdims=True))
+    np.testing.assert_allclose(proba / proba.sum(1, keepdims=True), clf.predict_proba(X),
+                               rtol=1e-10)
+    assert not hasattr(MLPClassifier(), "coefs_")

@@ -28,6 +28,7 @@ from .schedules import SCHEDULES
 
 PREDICT_CHUNK_ROWS = 65536
 EPOCH_GATHER_BYTES = 256 * 2**20
+DIVERGENCE_GROWTH = 1e6  # training loss this many times the first epoch's counts as diverged
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ class StackedTrainer:
         self.epochs_done = np.zeros(m, dtype=np.int64)
         self.stopped = np.zeros(m, dtype=bool)
         self.diverged = np.zeros(m, dtype=bool)
+        self.first_loss = np.full(m, np.nan)  # each member's first-epoch training loss
         self.best_value = np.full(m, np.inf)
         self.best_epoch = np.zeros(m, dtype=np.int64)
         self.wait = np.zeros(m, dtype=np.int64)
@@ -148,8 +150,9 @@ class StackedTrainer:
         step, keeps what was trained and sets ``interrupted``.
 
         ``monitor``, when given, is called after every epoch that has a validation set with the
-        trainer (its live parameters, see ``predict(..., live=True)``) and returns each member's
-        validation score ``(M,)``, higher is better (NaN: no score). The scores replace the
+        trainer (its live parameters, see ``predict(..., live=True)``) and the indices of the
+        members that trained that epoch without diverging, and returns those members' validation
+        scores, higher is better (NaN: no score). The scores replace the
         metric's in the ``val_score`` column and decide the best epoch and early stopping instead
         of the validation loss. Each member's score must depend on that member alone (fusion
         invariance).
@@ -312,19 +315,26 @@ class StackedTrainer:
         train_loss = (loss_sum / weight_sum.clamp_min(torch.finfo(weight_sum.dtype).tiny))
         train_loss = train_loss.cpu().numpy().astype(np.float64)
         m = len(self.members)
-        val_loss = val_score = np.full(m, np.nan)
-        if validation is not None:
-            val_loss_t, val_score_t = self._evaluate(validation)
-            val_loss = val_loss_t.cpu().numpy().astype(np.float64)
-            val_score = val_score_t.cpu().numpy().astype(np.float64)
-            if monitor is not None:
-                val_score = np.asarray(monitor(self), dtype=np.float64).reshape(m)
-        # What decides the best epoch: the monitored score (higher is better) or the val loss.
-        watched_val = val_loss if monitor is None else -val_score
         self.epochs_done[training] += 1
-        newly_diverged = training & ~np.isfinite(train_loss)
+        first = training & np.isnan(self.first_loss)
+        self.first_loss[first] = train_loss[first]
+        # Diverged: the loss is NaN / inf, or has grown a million-fold since the first epoch
+        # (float64 can take hundreds of epochs of blow-up before it overflows).
+        with np.errstate(invalid="ignore"):
+            blown_up = train_loss > DIVERGENCE_GROWTH * np.abs(self.first_loss)
+        newly_diverged = training & (~np.isfinite(train_loss) | blown_up)
         self.diverged |= newly_diverged
         ok = training & ~newly_diverged
+        val_loss, val_score = np.full(m, np.nan), np.full(m, np.nan)
+        if validation is not None:
+            val_loss_t, val_score_t = self._evaluate(validation)
+            val_loss[ok] = val_loss_t.cpu().numpy().astype(np.float64)[ok]
+            val_score[ok] = val_score_t.cpu().numpy().astype(np.float64)[ok]
+            if monitor is not None:
+                scored = np.flatnonzero(ok)
+                val_score[scored] = np.asarray(monitor(self, scored), dtype=np.float64)
+        # What decides the best epoch: the monitored score (higher is better) or the val loss.
+        watched_val = val_loss if monitor is None else -val_score
         has_val = np.array([not np.isnan(v) for v in val_loss])
         tol = self._host("tol").astype(float)
 

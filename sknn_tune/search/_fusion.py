@@ -191,8 +191,8 @@ class Fusion:
         scorers = [scorer for *_, scorer in chunk]
         monitor = None
         if scorers[0] is not None:  # the stack's members all have a scorer (see train)
-            def monitor(trainer):
-                return np.array([score(trainer, i) for i, score in enumerate(scorers)])
+            def monitor(trainer, members):
+                return [scorers[i](trainer, i) for i in members]
         trainer.fit(X, Y, data, monitor=monitor)
         self.epochs_trained += int(trainer.epochs_done.sum() - before)
         for i, ((plan, _, resume_key, _), rows) in enumerate(zip(chunk, data)):
