@@ -35,3 +35,15 @@ def usable_device(device):
     if device.type == "cuda" and not torch.cuda.is_available():
         return torch.device("cpu")
     return device
+
+
+def available_devices():
+    """The devices a fused search spreads its stacks over: every visible CUDA device, in order.
+
+    Empty without CUDA (stacks then train where the estimator's ``device`` resolves). A dask or
+    ray worker calls this for itself, so each machine uses the GPUs it sees (``CUDA_VISIBLE_DEVICES``
+    narrows them). Tests replace it to spread over stand-ins for GPUs.
+    """
+    if not torch.cuda.is_available():
+        return []
+    return [torch.device("cuda", i) for i in range(torch.cuda.device_count())]

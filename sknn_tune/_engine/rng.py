@@ -43,12 +43,13 @@ _index_hashes = {}
 def _index_hash(n, device):
     """The hashed element indices ``0..n-1``, computed once per size and device."""
     key = (n, str(device))
-    if key not in _index_hashes:
+    hashes = _index_hashes.get(key)  # one lookup: another thread's stack may clear the cache
+    if hashes is None:
         if len(_index_hashes) > 64:
             _index_hashes.clear()
         index = torch.arange(n, device=device, dtype=torch.int64)
-        _index_hashes[key] = _mix32((index * _GOLDEN) & _MASK32)
-    return _index_hashes[key]
+        hashes = _index_hashes[key] = _mix32((index * _GOLDEN) & _MASK32)
+    return hashes
 
 
 def random_bits(keys, n):

@@ -6,6 +6,7 @@ import textwrap
 from numbers import Integral
 
 import numpy as np
+from joblib import parallel_config
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.model_selection import (
     GridSearchCV,
@@ -25,8 +26,8 @@ class _FusedSearchMixin:
 
     scikit-learn then fits and scores every candidate x fold with its own code; each fit adopts
     the member trained for it, so ``cv_results_`` is scikit-learn's, number for number. The
-    scoring pass runs in this process (``n_jobs`` drives the fused stacks instead), since the
-    pretrained members live here.
+    scoring pass runs in this process (``n_jobs`` and the active joblib backend, dask say, drive
+    the fused stacks instead), since the pretrained members live here.
     """
 
     def fit(self, X, y=None, **params):
@@ -56,7 +57,9 @@ class _FusedSearchMixin:
         n_jobs = self.n_jobs
         self.n_jobs = 1
         try:
-            with serving(self._fusion.registry):
+            # The fusion has taken the active joblib backend for its stacks; the scoring pass
+            # stays here, where the pretrained members are (a dask backend ignores n_jobs=1).
+            with serving(self._fusion.registry), parallel_config(backend="sequential"):
                 super().fit(X, y, **params)
         finally:
             self.n_jobs = n_jobs

@@ -6,27 +6,39 @@ validation split), group the resulting plans into stacks of one configuration, t
 once, and register every member under its fit key. scikit-learn then fits and scores as usual, and
 each ``fit`` adopts its pretrained member. Anything that cannot be planned (another estimator, an
 unknown fit parameter, a parameter error) is simply not pretrained: scikit-learn fits it itself.
+
+Each stack is a self-contained :class:`StackJob` that :func:`train_stack` turns into trained members
+without touching the search: it runs in this process (the default), in threads (``n_jobs``), or on
+the workers of the active joblib backend (loky, dask, ray), and only this process registers what
+comes back. Stacks whose estimator says ``device='auto'`` or ``'cuda'`` are spread round-robin over
+the CUDA devices the worker sees (:func:`~sknn_tune._engine.device.available_devices`).
 """
 
+import contextlib
 import math
 from collections import defaultdict
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from joblib import Parallel, delayed
+from joblib.parallel import get_active_backend
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 from sklearn.utils.metaestimators import _safe_split
 from sklearn.utils.validation import _check_method_params
 
 from .._base import _as_tensor, _BaseMLP
-from .._engine import StackedTrainer
-from .._pretrained import fit_key
+from .._engine import MemberConfig, MemberData, StackConfig, StackedTrainer
+from .._engine import device as engine_device
+from .._engine.device import compute_dtype, resolve_device
+from .._pretrained import FitPlan, fit_key
 
 CPU_MEMORY_BUDGET = 2 * 2**30
 GPU_MEMORY_SHARE = 0.5
 RESOURCE_PARAMETER = "max_epochs"
+SPREAD_DEVICES = ("auto", "cuda")  # an estimator's device that lets its stacks go to any GPU
 
 
 def split_estimator(estimator):
@@ -40,8 +52,113 @@ def split_estimator(estimator):
     return None, None
 
 
+def spread_request(device):
+    """An estimator's ``device`` when it lets its stacks go to any GPU ('auto', 'cuda'), else
+    None ('cpu', 'cuda:1': exactly there)."""
+    name = str(device)
+    return name if name in SPREAD_DEVICES else None
+
+
+class Planned(NamedTuple):
+    """One candidate x fold the fused stacks can train."""
+
+    plan: FitPlan
+    block: tuple  # identifies its training array: (fold, prefix parameters)
+    resume_key: str | None  # where successive halving finds it again, None: never continued
+    scorer: object  # scores a live member on its validation rows (the MLP's scoring), or None
+    spread: str | None  # the estimator's device if it lets the stack go to any GPU, else None
+
+
+@dataclass
+class StackJob:
+    """Everything one stack's training needs, picklable, and nothing of the search.
+
+    ``X`` / ``Y`` are the distinct training arrays of the members (numpy, concatenated in order
+    on the device); each member's ``data`` indexes that concatenation. ``starts[i]``, when not
+    None, is a trained single-member trainer that member ``i`` continues (successive halving);
+    it is copied, never changed. ``spread``: the stack goes to
+    ``available_devices()[slot % n]`` of the process that trains it (``resolve_device(spread)``
+    when it sees no GPU); None: to ``config.device``.
+    """
+
+    config: StackConfig
+    members: list[MemberConfig]
+    data: list[MemberData]
+    X: list[np.ndarray]
+    Y: list[np.ndarray]
+    starts: list[StackedTrainer | None]
+    scorers: list | None = None
+    spread: str | None = None
+    slot: int = 0
+
+
+def train_stack(job):
+    """Train one :class:`StackJob`: ``(members, member_epochs)``, one single-member trainer per
+    member, in order, and the member-epochs trained. On CUDA out-of-memory the stack is trained
+    in halves. Depends on ``job`` alone, so it runs in any worker; trainers that come back from
+    another process hold CPU tensors (``StackedTrainer.__getstate__``)."""
+    device = _stack_device(job)
+    config = job.config
+    if device != config.device:
+        config = replace(config, device=device, dtype=compute_dtype(device, job.X[0].dtype.name))
+    # The thread's current CUDA device too: anything not placed explicitly lands there.
+    with torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext():
+        X = torch.cat([_as_tensor(x, config.dtype, device) for x in job.X])
+        Y = torch.cat([_as_tensor(y, config.dtype, device) for y in job.Y])
+        return _train_members(job, config, X, Y, list(range(len(job.members))))
+
+
+def _stack_device(job):
+    if job.spread is None:
+        return job.config.device
+    devices = engine_device.available_devices()
+    return devices[job.slot % len(devices)] if devices else resolve_device(job.spread)
+
+
+def _train_members(job, config, X, Y, indices):
+    try:
+        return _fit_members(job, config, X, Y, indices)
+    except torch.cuda.OutOfMemoryError:
+        if len(indices) == 1:
+            raise
+        torch.cuda.empty_cache()
+        half = math.ceil(len(indices) / 2)
+        first, first_epochs = _train_members(job, config, X, Y, indices[:half])
+        second, second_epochs = _train_members(job, config, X, Y, indices[half:])
+        return first + second, first_epochs + second_epochs
+
+
+def _fit_members(job, config, X, Y, indices):
+    starts = []
+    for i in indices:
+        if job.starts[i] is None:
+            starts.append(StackedTrainer(config, [job.members[i]]))
+        else:  # a copy: the search keeps the member it handed out as it was
+            start = job.starts[i].select([0]).to(config.device)
+            start.members = [job.members[i]]
+            starts.append(start)
+    trainer = StackedTrainer.stack(starts)
+    before = int(trainer.epochs_done.sum())
+    monitor = None
+    if job.scorers is not None:  # a stack's members all have a scorer (see Fusion.train)
+        scorers = [job.scorers[i] for i in indices]
+
+        def monitor(trainer, members):
+            return [scorers[i](trainer, i) for i in members]
+
+    trainer.fit(X, Y, [job.data[i] for i in indices], monitor=monitor)
+    members = [trainer.select([k]) for k in range(len(indices))]
+    return members, int(trainer.epochs_done.sum()) - before
+
+
 class Fusion:
-    """Pretrains batches of candidates for one search ``fit`` and keeps what later rounds reuse."""
+    """Pretrains batches of candidates for one search ``fit`` and keeps what later rounds reuse.
+
+    The stacks run under the joblib backend active when the fusion is made (a ``dask`` or ``ray``
+    cluster, loky, ...) with ``n_jobs`` workers (None: the backend context's ``n_jobs``); without
+    a backend context, in this process: one stack after another, or in ``n_jobs`` threads (one
+    thread per device by default when stacks spread over several GPUs).
+    """
 
     def __init__(self, estimator, X, y, fit_params, max_members=None, n_jobs=None, verbose=0):
         self.estimator = estimator
@@ -50,6 +167,10 @@ class Fusion:
         self.max_members = max_members
         self.n_jobs = n_jobs
         self.verbose = verbose
+        # What Parallel(prefer="threads") would use here: an explicit backend, else threads; and
+        # the n_jobs of the parallel_config / parallel_backend context, if any.
+        self.backend = get_active_backend(prefer="threads")[0]
+        self._context_n_jobs = get_active_backend()[1]
         self.registry = {}  # fit key -> trained single-member trainer(s), for scikit-learn's pass
         self.resumable = {}  # resume key -> live single-member trainer (successive halving)
         self.epochs_trained = 0  # member-epochs, so tests can check nothing trains twice
@@ -77,7 +198,7 @@ class Fusion:
         # Prefix outputs are keyed by fold number: only valid for this batch's splits (successive
         # halving over n_samples, or an unseeded splitter, gives other rows under the same number).
         self._prefix_outputs = {}
-        plans, self._copies = [], {}
+        plans, copies = [], {}
         for params in candidate_params:
             for fold, (train, _) in enumerate(splits):
                 planned = self._plan(params, fold, train)
@@ -85,26 +206,44 @@ class Fusion:
                     continue
                 # Candidates that set the same parameters (overlapping grids) are one fit: train
                 # it once, and give each of them its own copy.
-                key = planned[0].key
-                if key in self._copies:
-                    self._copies[key] += 1
+                key = planned.plan.key
+                if key in copies:
+                    copies[key] += 1
                 else:
-                    self._copies[key] = 0
+                    copies[key] = 0
                     plans.append(planned)
         stacks = defaultdict(list)
         for planned in plans:  # members with a validation scorer need a monitor: own stacks
-            stacks[planned[0].config, planned[3] is not None].append(planned)
+            stacks[planned.plan.config, planned.scorer is not None, planned.spread].append(planned)
         chunks = [group[i:i + size] for group in stacks.values()
                   for size in [self._stack_size(group)] for i in range(0, len(group), size)]
+        devices = engine_device.available_devices()
+        if len(devices) > 1:
+            chunks = _split_for_devices(chunks, len(devices))
+        jobs, slot = [], 0
+        for chunk in chunks:
+            jobs.append(self._job(chunk, slot))
+            slot += chunk[0].spread is not None
         if self.verbose:
-            print(f"Fused training of {len(plans)} fits in {len(chunks)} stack(s)")
-        n_jobs = 1 if self.n_jobs is None else self.n_jobs
-        Parallel(n_jobs=n_jobs, backend="threading")(
-            delayed(self._train_stack)(chunk, i, len(chunks)) for i, chunk in enumerate(chunks))
+            where = f" over {len(devices)} devices" if len(devices) > 1 and slot else ""
+            print(f"Fused training of {len(plans)} fits in {len(chunks)} stack(s){where}")
+        n_jobs = self.n_jobs if self.n_jobs is not None else self._context_n_jobs
+        if (self.n_jobs is None and getattr(self.backend, "uses_threads", False)
+                and n_jobs in (None, 1) and len(devices) > 1 and slot > 1):
+            n_jobs = min(len(devices), slot)  # one thread per device
+        results = Parallel(n_jobs=1 if n_jobs is None else n_jobs, backend=self.backend)(
+            delayed(train_stack)(job) for job, _ in jobs)
+        # Register here: the workers may be threads, other processes or other machines.
+        for chunk, (_, rows), (members, epochs) in zip(chunks, jobs, results):
+            self.epochs_trained += epochs
+            for planned, member_rows, member in zip(chunk, rows, members):
+                extra = [member.select([0]) for _ in range(copies[planned.plan.key])]
+                self.registry[planned.plan.key] = [member, *extra] if extra else member
+                if planned.resume_key is not None:
+                    self.resumable[planned.resume_key] = (member, member_rows)
 
     def _plan(self, params, fold, train):
-        """``(plan, block, resume_key, scorer)`` for one candidate x fold, or None if it cannot be
-        fused; ``scorer`` scores the member on its validation rows when the MLP has ``scoring``."""
+        """A :class:`Planned` candidate x fold, or None if it cannot be fused."""
         estimator = clone(self.estimator).set_params(**params)
         prefix, mlp = split_estimator(estimator)
         if mlp is None:
@@ -132,12 +271,12 @@ class Fusion:
             resume_key = fit_key(resume_params, plan.X, plan.Y, plan.data.train_weight)
             if mlp.random_state is not None:  # else any seed and split will do
                 resume_key += str((plan.data.train_rows.tobytes(), plan.member.seed))
-        return plan, block, resume_key, scorer
+        return Planned(plan, block, resume_key, scorer, spread_request(mlp.device))
 
     def _stack_size(self, group):
         if self.max_members is not None:
             return self.max_members
-        plan = group[0][0]
+        plan = group[0].plan
         config = plan.config
         itemsize = torch.empty(0, dtype=config.dtype).element_size()
         arch = config.architecture
@@ -152,55 +291,52 @@ class Fusion:
             budget = CPU_MEMORY_BUDGET
         return max(1, int(budget // per_member))
 
-    def _train_stack(self, chunk, index, n_stacks):
-        """Train one stack; on CUDA out-of-memory, train it in halves."""
-        try:
-            self._train_members(chunk)
-        except torch.cuda.OutOfMemoryError:
-            if len(chunk) == 1:
-                raise
-            torch.cuda.empty_cache()
-            half = math.ceil(len(chunk) / 2)
-            self._train_stack(chunk[:half], index, n_stacks)
-            self._train_stack(chunk[half:], index, n_stacks)
-
-    def _train_members(self, chunk):
-        config = chunk[0][0].config
+    def _job(self, chunk, slot):
+        """``(job, rows)``: the chunk's :class:`StackJob`, and each member's rows in its own
+        training array (kept with the trained member for the next round)."""
         # Each distinct training array (fold x prefix parameters) goes to the device once.
-        blocks, offsets, starts, n = {}, [], [], 0
-        for plan, block, *_ in chunk:
-            if block not in blocks:
-                blocks[block] = (n, plan)
-                n += plan.X.shape[0]
-            offsets.append(blocks[block][0])
-        X = torch.cat([_as_tensor(p.X, config.dtype, config.device) for _, p in blocks.values()])
-        Y = torch.cat([_as_tensor(p.Y, config.dtype, config.device) for _, p in blocks.values()])
-        data = []
-        for (plan, _, resume_key, _), offset in zip(chunk, offsets):
-            previous, rows = self.resumable.get(resume_key, (None, None))
+        blocks, offsets, n = {}, [], 0
+        for planned in chunk:
+            if planned.block not in blocks:
+                blocks[planned.block] = (n, planned.plan)
+                n += planned.plan.X.shape[0]
+            offsets.append(blocks[planned.block][0])
+        members, data, starts, rows = [], [], [], []
+        for planned, offset in zip(chunk, offsets):
+            plan = planned.plan
+            previous, member_rows = self.resumable.get(planned.resume_key, (None, None))
             if previous is not None and previous.epochs_done[0] <= plan.member.max_epochs:
                 # Continue where the last round left off, with its seed and its rows.
-                trainer = previous.select([0])
-                trainer.members = [replace(plan.member, seed=previous.members[0].seed)]
+                member = replace(plan.member, seed=previous.members[0].seed)
             else:
-                trainer, rows = StackedTrainer(config, [plan.member]), plan.data
-            starts.append(trainer)
-            data.append(_shifted(rows, offset))
-        trainer = StackedTrainer.stack(starts)
-        before = trainer.epochs_done.sum()
-        scorers = [scorer for *_, scorer in chunk]
-        monitor = None
-        if scorers[0] is not None:  # the stack's members all have a scorer (see train)
-            def monitor(trainer, members):
-                return [scorers[i](trainer, i) for i in members]
-        trainer.fit(X, Y, data, monitor=monitor)
-        self.epochs_trained += int(trainer.epochs_done.sum() - before)
-        for i, ((plan, _, resume_key, _), rows) in enumerate(zip(chunk, data)):
-            member = trainer.select([i])
-            copies = [trainer.select([i]) for _ in range(self._copies.get(plan.key, 0))]
-            self.registry[plan.key] = [member, *copies] if copies else member
-            if resume_key is not None:
-                self.resumable[resume_key] = (member, _shifted(rows, -offsets[i]))
+                previous, member_rows, member = None, plan.data, plan.member
+            members.append(member)
+            starts.append(previous)
+            rows.append(member_rows)
+            data.append(_shifted(member_rows, offset))
+        scorers = None
+        if chunk[0].scorer is not None:
+            scorers = [planned.scorer for planned in chunk]
+        job = StackJob(chunk[0].plan.config, members, data,
+                       [plan.X for _, plan in blocks.values()],
+                       [plan.Y for _, plan in blocks.values()], starts, scorers,
+                       chunk[0].spread, slot)
+        return job, rows
+
+
+def _split_for_devices(chunks, n_devices):
+    """Halve the largest stacks that may go to any GPU until there is one for each device:
+    members trained on several GPUs at once beat one larger stack on one."""
+    chunks = list(chunks)
+    while True:
+        spreading = [i for i, chunk in enumerate(chunks) if chunk[0].spread is not None]
+        if not spreading or len(spreading) >= n_devices:
+            return chunks
+        largest = max(spreading, key=lambda i: len(chunks[i]))
+        if len(chunks[largest]) < 2:
+            return chunks
+        half = math.ceil(len(chunks[largest]) / 2)
+        chunks[largest:largest + 1] = [chunks[largest][:half], chunks[largest][half:]]
 
 
 def _shifted(data, offset):
