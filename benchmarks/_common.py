@@ -1,0 +1,298 @@
+"""Helpers shared by the benchmark scripts: device detection, timing, tables and JSON.
+
+Benchmarks are scripts, not tests: they print a table and write JSON under ``benchmarks/results/``
+(gitignored). Every CUDA call is guarded, so the same script runs on a CPU-only machine and on a GPU.
+"""
+
+import contextlib
+import datetime
+import gc
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+from sklearn.base import clone
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+# ------------------------------------------------------------------------------------------------
+# device
+
+
+def detect_device():
+    """``'cuda'`` when a GPU is visible, else ``'cpu'`` (what ``device='auto'`` resolves to)."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def synchronize(device):
+    """Wait for queued GPU work so that a timer read afterwards covers it; a no-op on CPU."""
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def machine_info(device):
+    """What the numbers were measured on: CPU, thread counts, library versions, GPU name."""
+    import numpy
+    import sklearn
+
+    info = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "platform": platform.platform(),
+        "processor": _cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "sklearn": sklearn.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "device": device,
+        "blas": _blas_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "git": git_revision(),
+    }
+    try:
+        import skorch
+
+        info["skorch"] = skorch.__version__
+    except ImportError:  # pragma: no cover - skorch is a runtime dependency
+        info["skorch"] = None
+    if device.startswith("cuda"):
+        info["gpu"] = torch.cuda.get_device_name(0)
+        info["cuda"] = torch.version.cuda
+    return info
+
+
+def git_revision():
+    """``<commit>`` of the checkout the benchmark ran from, ``+dirty`` when files differ from it."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "sknn_tune"],
+                               cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
+
+
+def _cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _blas_threads():
+    """Thread pools numpy / scipy (and so scikit-learn's MLP) use, as threadpoolctl sees them."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return []
+    return [{"api": d.get("internal_api"), "threads": d.get("num_threads"),
+             "library": Path(d.get("filepath", "")).name} for d in threadpool_info()]
+
+
+def describe_machine(info):
+    """One line for the console."""
+    line = (f"{info['processor']} ({info['cpu_count']} CPUs), torch {info['torch']} with "
+            f"{info['torch_threads']} intra-op threads, device {info['device']}")
+    if "gpu" in info:
+        line += f" ({info['gpu']}, CUDA {info['cuda']})"
+    blas = ", ".join(f"{b['api']}:{b['threads']}" for b in info["blas"])
+    line += f"; BLAS/OpenMP pools {blas}" if blas else ""
+    return line + (f"; sknn_tune at {info['git']}" if info.get("git") else "")
+
+
+@contextlib.contextmanager
+def limit_threads(n):
+    """Run with ``n`` threads everywhere: torch's intra-op pool and, through threadpoolctl, the
+    BLAS / OpenMP pools numpy and scikit-learn use. ``None`` leaves every library's default."""
+    if n is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        with threadpool_limits(limits=n):
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
+# ------------------------------------------------------------------------------------------------
+# timing
+
+
+def fit_once(estimator, X, y, device="cpu"):
+    """Fit a fresh clone of ``estimator``; return ``(wall_seconds, cpu_seconds, fitted)``.
+
+    ``cpu_seconds`` is this process's CPU time (all its threads) over the fit: on a machine shared
+    with other work it stays close to what the wall clock would read on an idle one when the fit
+    runs one thread, while the wall clock also counts the time other processes held the cores.
+    On CUDA the device is synchronised before starting and before reading the timers, so queued
+    kernels are counted.
+    """
+    est = clone(estimator)
+    gc.collect()
+    synchronize(device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning when max_iter is reached on purpose
+        start, start_cpu = time.perf_counter(), time.process_time()
+        est.fit(X, y)
+        synchronize(device)
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+    return elapsed, cpu, est
+
+
+def time_fits(jobs, *, repeats=3, warmup=1, before_fit=None, on_fit=None):
+    """Time several contenders, interleaved: a round of every job, ``warmup + repeats`` times.
+
+    ``jobs`` maps a name to ``(estimator, X, y, device)``. Interleaving spreads a change in machine
+    load over every contender instead of penalising whichever ran during it; the first ``warmup``
+    rounds are not timed. ``before_fit(name)`` runs before each fit (seeding), ``on_fit(name,
+    round, wall, cpu)`` after each (progress; ``round`` is negative for warm-up rounds).
+    Returns ``{name: (wall_times, cpu_times, last fitted estimator)}``.
+    """
+    wall = {name: [] for name in jobs}
+    cpu = {name: [] for name in jobs}
+    fitted = {}
+    for round_ in range(warmup + repeats):
+        for name, (estimator, X, y, device) in jobs.items():
+            if before_fit is not None:
+                before_fit(name)
+            elapsed, cpu_s, fitted[name] = fit_once(estimator, X, y, device)
+            if round_ >= warmup:
+                wall[name].append(elapsed)
+                cpu[name].append(cpu_s)
+            if on_fit is not None:
+                on_fit(name, round_ - warmup, elapsed, cpu_s)
+    return {name: (wall[name], cpu[name], fitted[name]) for name in jobs}
+
+
+def load_average():
+    """1-minute load average (other processes share the CPUs), or None where unsupported."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+def summarize_times(wall, cpu=None):
+    """Best and median of the wall (and CPU) times, plus every value."""
+    out = {"best_s": min(wall), "median_s": statistics.median(wall), "all_s": list(wall)}
+    if cpu:
+        out.update(best_cpu_s=min(cpu), median_cpu_s=statistics.median(cpu), all_cpu_s=list(cpu))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# output
+
+
+def format_table(rows, columns):
+    """Plain-text table. ``columns`` is ``[(key, header, format)]``; missing values print as '-'."""
+    cells = [[header for _, header, _ in columns]]
+    for row in rows:
+        line = []
+        for key, _, fmt in columns:
+            value = row.get(key)
+            line.append("-" if value is None else format(value, fmt))
+        cells.append(line)
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+    out = []
+    for n, line in enumerate(cells):
+        # first column left-aligned (names), the rest right-aligned (numbers)
+        out.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                             for i, (c, w) in enumerate(zip(line, widths))))
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def format_markdown_table(rows, columns):
+    """The same table as :func:`format_table`, as a GitHub pipe table (for ``benchmarks/README.md``,
+    whose pipe tables the documentation build publishes); numbers right-aligned."""
+    def cell(value, fmt):
+        return "-" if value is None else format(value, fmt).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(header for _, header, _ in columns) + " |",
+             "|" + "|".join(":---" if i == 0 else "---:" for i in range(len(columns))) + "|"]
+    lines += ["| " + " | ".join(cell(row.get(key), fmt) for key, _, fmt in columns) + " |"
+              for row in rows]
+    return "\n".join(lines)
+
+
+def write_json(name, payload, path=None):
+    """Write ``payload`` to ``path`` or ``benchmarks/results/<name>.json``; return the path."""
+    path = Path(path) if path is not None else RESULTS_DIR / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, default=_json_default) + "\n")
+    return path
+
+
+def _json_default(value):
+    if hasattr(value, "item"):  # numpy / torch scalars
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+# ------------------------------------------------------------------------------------------------
+# memory
+
+
+def reset_peak_memory(device):
+    """Start a new peak-memory window for :func:`peak_memory`; return whether the host one could be.
+
+    On Linux, writing ``5`` to ``/proc/self/clear_refs`` resets this process's resident-set
+    high-water mark (``VmHWM``, which ``getrusage``'s ``ru_maxrss`` reads too) to the current RSS,
+    so the next reading is the peak of what ran in between. Elsewhere the host figure stays the
+    process's peak since it started. On CUDA, ``torch.cuda.reset_peak_memory_stats`` is called.
+    """
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def peak_memory(device):
+    """Peak memory in MiB: ``ru_maxrss`` (``resource.getrusage``; this process only, not worker
+    processes such as joblib's), ``VmHWM`` where ``/proc`` has it, and on CUDA
+    ``torch.cuda.max_memory_allocated``. See :func:`reset_peak_memory` for the window."""
+    out = {"ru_maxrss_mib": None, "vm_hwm_mib": None}
+    try:
+        import resource
+
+        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        out["ru_maxrss_mib"] = maxrss / 2**20 if sys.platform == "darwin" else maxrss / 2**10
+    except ImportError:  # pragma: no cover - Windows
+        pass
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    out["vm_hwm_mib"] = int(line.split()[1]) / 2**10
+    except (OSError, ValueError, IndexError):
+        pass
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        out["cuda_max_allocated_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
