@@ -33,7 +33,7 @@ from ._engine import (
 )
 from ._engine.device import compute_dtype, resolve_device, usable_device
 from ._engine.network import split_flat
-from ._pretrained import FitPlan, fit_key, pretrained_model
+from ._pretrained import FitPlan, fit_key, pretrained_model, serving_active
 from ._summary import model_summary
 from .exceptions import DivergenceError
 
@@ -240,12 +240,15 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         return self
 
     def _plan_fit(self, X, y, sample_weight, X_val=None, y_val=None, incremental=False,
-                  classes=None, continuing=False):
+                  classes=None, continuing=False, keyed=None):
         """Validate the inputs and translate them, with the hyperparameters, for the engine.
 
         The fused search calls this for every candidate x fold to train them together; ``fit``
         calls it for itself. Both therefore agree on the data, the seed and the validation split.
+        ``keyed`` computes the plan's fit key (a pass over the data): by default only while a
+        fused search serves pretrained fits.
         """
+        keyed = serving_active() if keyed is None else keyed
         X, y = validate_data(self, X, y, reset=not continuing, dtype=[np.float64, np.float32],
                              multi_output=True, y_numeric=self._y_numeric)
         Y, codes = self._encode_targets(y, reset=not continuing, classes=classes)
@@ -280,7 +283,8 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         return FitPlan(
             config=self._stack_config(X.shape[1], Y.shape[1], len(rows), device, dtype),
             member=self._member_config(seed, incremental), data=data, X=X, Y=Y,
-            key=fit_key(self.get_params(deep=False), X, Y, sample_weight))
+            # Hashing the data costs a pass over X: only a fused search needs the key.
+            key=fit_key(self.get_params(deep=False), X, Y, sample_weight) if keyed else None)
 
     def _validation_split(self, n, stratify, rs):
         if stratify is not None and np.unique(stratify, return_counts=True)[1].min() < 2:

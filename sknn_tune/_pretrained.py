@@ -27,7 +27,7 @@ class FitPlan:
     data: MemberData
     X: np.ndarray
     Y: np.ndarray
-    key: str  # identifies the parameters and the training data
+    key: str | None  # identifies the parameters and the training data (None: not needed)
 
 
 def fit_key(params, X, Y, sample_weight):
@@ -53,6 +53,11 @@ def fit_key(params, X, Y, sample_weight):
 def _state_digest(random_state):
     kind, keys, *rest = random_state.get_state()
     return f"RandomState({kind}, {hashlib.blake2b(keys.tobytes()).hexdigest()}, {rest})"
+
+
+def serving_active():
+    """Whether a fused search is serving pretrained fits here (only then are fit keys needed)."""
+    return _registry.get() is not None
 
 
 def pretrained_model(key):

@@ -260,7 +260,7 @@ class Fusion:
                 if block not in self._prefix_outputs:
                     self._prefix_outputs[block] = clone(prefix).fit_transform(X_train, y_train)
                 X_train = self._prefix_outputs[block]
-            plan = mlp._plan_fit(X_train, y_train, sample_weight)
+            plan = mlp._plan_fit(X_train, y_train, sample_weight, keyed=True)
             scorer = mlp._live_scorer(plan)  # as fit's monitor does
         except Exception:
             return None
