@@ -8,6 +8,7 @@ from .search import (
     FusedGridSearchCV,
     FusedHalvingGridSearchCV,
     FusedHalvingRandomSearchCV,
+    FusedOptunaSearchCV,
     FusedRandomizedSearchCV,
 )
 
@@ -18,6 +19,7 @@ __all__ = [
     "FusedGridSearchCV",
     "FusedHalvingGridSearchCV",
     "FusedHalvingRandomSearchCV",
+    "FusedOptunaSearchCV",
     "FusedRandomizedSearchCV",
     "MLPClassifier",
     "MLPRegressor",

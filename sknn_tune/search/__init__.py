@@ -6,10 +6,12 @@ from ._classes import (
     FusedHalvingRandomSearchCV,
     FusedRandomizedSearchCV,
 )
+from ._optuna import FusedOptunaSearchCV
 
 __all__ = [
     "FusedGridSearchCV",
     "FusedHalvingGridSearchCV",
     "FusedHalvingRandomSearchCV",
+    "FusedOptunaSearchCV",
     "FusedRandomizedSearchCV",
 ]

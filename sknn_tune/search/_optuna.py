@@ -1,0 +1,487 @@
+"""A batched Bayesian search: Optuna proposes a batch of trials, the batch trains fused, Optuna is told.
+
+Each round asks the study for ``batch_size`` trials, trains all their candidates x folds as stacked
+members (:class:`~sknn_tune.search._fusion.Fusion`, the engine the other fused searches use), scores
+every fit with scikit-learn's ``_fit_and_score`` (each fit adopts its pretrained member, so the
+scores are scikit-learn's) and tells the study each trial's mean test score. With a pruner, a batch
+trains in chunks of epochs: after each chunk every live trial reports its cross-validated score and
+the pruner may stop it; the survivors continue from their trained state.
+
+Optuna is imported when a search is fitted, not when sknn_tune is imported.
+"""
+
+import copy
+import time
+from functools import partial
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import _fit_context, clone, is_classifier
+from sklearn.model_selection import check_cv
+from sklearn.model_selection._search import BaseSearchCV
+from sklearn.model_selection._validation import (
+    _fit_and_score,
+    _insert_error_scores,
+    _warn_or_raise_about_fit_failures,
+)
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils.validation import _check_method_params, indexable
+
+from .._pretrained import serving
+from ._classes import _ATTRIBUTE_DOC, _MAX_MEMBERS, _MAX_MEMBERS_DOC
+from ._fusion import RESOURCE_PARAMETER, Fusion, split_estimator
+
+
+def _import_optuna():
+    try:
+        import optuna
+    except ImportError as error:  # pragma: no cover - exercised only without optuna
+        raise ImportError(
+            "FusedOptunaSearchCV needs optuna: pip install 'sknn_tune[optuna]' (or optuna)."
+        ) from error
+    return optuna
+
+
+class FusedOptunaSearchCV(BaseSearchCV):
+    _parameter_constraints: dict = {
+        **{name: rule for name, rule in BaseSearchCV._parameter_constraints.items()
+           if name != "pre_dispatch"},
+        "param_distributions": [dict],
+        "n_trials": [Interval(Integral, 1, None, closed="left"), None],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "timeout": [Interval(Real, 0, None, closed="neither"), None],
+        "sampler": [HasMethods(["sample_relative", "sample_independent"]), None],
+        "pruner": [HasMethods(["prune"]), None],
+        "study": [HasMethods(["ask", "tell"]), None],
+        "pruning_epochs": [Interval(Integral, 1, None, closed="left"), "array-like", None],
+        "random_state": ["random_state"],
+        **_MAX_MEMBERS,
+    }
+
+    def __init__(self, estimator, param_distributions, *, n_trials=10, batch_size=5, timeout=None,
+                 scoring=None, n_jobs=None, refit=True, cv=None, verbose=0, sampler=None,
+                 pruner=None, study=None, pruning_epochs=None, random_state=None,
+                 error_score=np.nan, return_train_score=False, max_members=None):
+        # BaseSearchCV.__init__ would also set pre_dispatch, which this search does not use.
+        self.estimator = estimator
+        self.param_distributions = param_distributions
+        self.n_trials = n_trials
+        self.batch_size = batch_size
+        self.timeout = timeout
+        self.scoring = scoring
+        self.n_jobs = n_jobs
+        self.refit = refit
+        self.cv = cv
+        self.verbose = verbose
+        self.sampler = sampler
+        self.pruner = pruner
+        self.study = study
+        self.pruning_epochs = pruning_epochs
+        self.random_state = random_state
+        self.error_score = error_score
+        self.return_train_score = return_train_score
+        self.max_members = max_members
+
+    # ------------------------------------------------------------------------------------------
+
+    @_fit_context(prefer_skip_nested_validation=False)  # the estimator is validated by its fit
+    def fit(self, X, y=None, **params):
+        """Run the Optuna search, each batch of trials x folds trained together, then refit.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
+            Targets.
+        **params : dict of str -> object
+            Parameters passed to the estimator's ``fit``, the scorer and the CV splitter, as in
+            scikit-learn's searches (``sample_weight``, ``groups``).
+
+        Returns
+        -------
+        self : object
+            The fitted search.
+        """
+        optuna = _import_optuna()
+        self._check_search_parameters(optuna)
+        scorers, refit_metric = self._get_scorers()
+        if isinstance(self.scoring, (list, tuple, set, dict)) and not isinstance(self.refit, str):
+            raise ValueError("With multi-metric scoring, refit must name the metric the study "
+                             f"maximises; got refit={self.refit!r}.")
+
+        X, y = indexable(X, y)
+        params = _check_method_params(X, params=params)
+        routed = self._get_routed_params_for_fit(params)
+        cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
+        # The folds are fixed once: every trial, every epoch chunk and the fused training see the
+        # same rows, also with an unseeded shuffling splitter.
+        splits = [(np.asarray(train), np.asarray(test))
+                  for train, test in cv.split(X, y, **routed.splitter.split)]
+        self.n_splits_ = len(splits)
+
+        study = self._make_study(optuna)
+        base_estimator = clone(self.estimator)
+        resource, default_epochs = self._resource(base_estimator)
+        pruning = not isinstance(study.pruner, optuna.pruners.NopPruner)
+        if pruning and resource is None:
+            raise ValueError(
+                "Pruning reports each trial's score after a part of its max_epochs; "
+                f"{type(base_estimator).__name__} is neither an sknn_tune network nor a Pipeline "
+                "ending in one. Pass pruner=None, or use optuna_integration.OptunaSearchCV, "
+                "which prunes through partial_fit.")
+        fusion = Fusion(self.estimator, X, y, routed.estimator.fit, max_members=self.max_members,
+                        n_jobs=self.n_jobs, verbose=self.verbose)
+        fit_and_score = partial(
+            _fit_and_score, X=X, y=y, scorer=scorers, verbose=self.verbose,
+            fit_params=routed.estimator.fit, score_params=routed.scorer.score,
+            return_n_test_samples=True, return_times=True, return_parameters=False,
+            error_score=self.error_score, caller=self)
+
+        def evaluate(candidates, return_train_score=False):
+            """Train ``candidates`` x folds fused, then score every fit as scikit-learn does."""
+            fusion.train(candidates, splits)
+            return [[fit_and_score(clone(base_estimator), train=train, test=test,
+                                   parameters=candidate, return_train_score=return_train_score,
+                                   split_progress=(j, len(splits)),
+                                   candidate_progress=(i, len(candidates)))
+                     for j, (train, test) in enumerate(splits)]
+                    for i, candidate in enumerate(candidates)]
+
+        all_candidates, all_out, numbers, trials = [], [], [], []
+        start = time.monotonic()
+        with serving(fusion.registry):
+            while self._budget_left(len(trials), start):
+                n_ask = self.batch_size
+                if self.n_trials is not None:
+                    n_ask = min(n_ask, self.n_trials - len(trials))
+                batch = [study.ask(self.param_distributions) for _ in range(n_ask)]
+                trials.extend(batch)
+                try:
+                    finished, outs = self._run_batch(study, batch, evaluate, resource,
+                                                     default_epochs, pruning)
+                except BaseException:
+                    # Leave no trial RUNNING in the study (Ctrl-C, error_score='raise', ...).
+                    for trial in batch:
+                        study.tell(trial, state=optuna.trial.TrialState.FAIL,
+                                   skip_if_finished=True)
+                    raise
+                finally:
+                    # Nothing later continues these members: let them go.
+                    fusion.resumable.clear()
+                    fusion.registry.clear()
+                all_candidates.extend(trial.params for trial in finished)
+                numbers.extend(trial.number for trial in finished)
+                all_out.extend(out for trial_out in outs for out in trial_out)
+                if self.verbose:
+                    print(f"[{type(self).__name__}] {len(trials)} trials: {len(finished)} of "
+                          f"the last {len(batch)} trained to the end, {len(batch) - len(finished)}"
+                          f" pruned")
+
+        self.study_ = study
+        by_number = {trial.number: trial for trial in study.get_trials(deepcopy=False)}
+        self.trials_ = [by_number[trial.number] for trial in trials]
+        self.n_trials_ = len(trials)
+        self.n_member_epochs_ = fusion.epochs_trained
+        if not all_out:
+            raise ValueError(f"None of the {len(trials)} trials was trained to the end (all "
+                             "pruned); see trials_ for their intermediate scores.")
+        _warn_or_raise_about_fit_failures(all_out, self.error_score)
+        if callable(self.scoring):
+            _insert_error_scores(all_out, self.error_score)
+        results = self._format_results(all_candidates, self.n_splits_, all_out,
+                                       {"trial_number": numbers})
+        first_test_score = all_out[0]["test_scores"]
+        self.multimetric_ = isinstance(first_test_score, dict)
+        if callable(self.scoring) and self.multimetric_:
+            self._check_refit_for_multimetric(first_test_score)
+            refit_metric = self.refit
+
+        # From here on as scikit-learn's BaseSearchCV.fit.
+        if self.refit or not self.multimetric_:
+            self.best_index_ = self._select_best_index(self.refit, refit_metric, results)
+            if not callable(self.refit):
+                self.best_score_ = results[f"mean_test_{refit_metric}"][self.best_index_]
+            self.best_params_ = results["params"][self.best_index_]
+        if self.refit:
+            self.best_estimator_ = clone(base_estimator).set_params(
+                **clone(self.best_params_, safe=False))
+            refit_start = time.time()
+            if y is not None:
+                self.best_estimator_.fit(X, y, **routed.estimator.fit)
+            else:
+                self.best_estimator_.fit(X, **routed.estimator.fit)
+            self.refit_time_ = time.time() - refit_start
+            if hasattr(self.best_estimator_, "feature_names_in_"):
+                self.feature_names_in_ = self.best_estimator_.feature_names_in_
+        self.scorer_ = getattr(scorers, "_scorers", scorers)
+        self.cv_results_ = results
+        return self
+
+    def _run_batch(self, study, batch, evaluate, resource, default_epochs, pruning):
+        """Train, score and tell one batch; return the trials trained to the end and their
+        ``_fit_and_score`` results (one list of folds per trial)."""
+        from optuna.trial import TrialState
+
+        final_epochs = {trial.number: trial.params.get(resource, default_epochs) for trial in batch}
+        schedule = {trial.number: self._chunks(final_epochs[trial.number]) if pruning else []
+                    for trial in batch}
+        live = list(batch)
+        for epochs in sorted(set().union(*schedule.values())):
+            group = [trial for trial in live if epochs in schedule[trial.number]]
+            if not group:
+                continue
+            outs = evaluate([{**trial.params, resource: epochs} for trial in group])
+            pruned = set()
+            for trial, out in zip(group, outs):
+                trial.set_user_attr("n_epochs", epochs)
+                value = self._objective(out)
+                if not np.isfinite(value):
+                    continue  # a failed fit goes on to the end, which records it as failed
+                trial.report(value, epochs)
+                if trial.should_prune():
+                    pruned.add(trial.number)
+                    study.tell(trial, state=TrialState.PRUNED)
+            live = [trial for trial in live if trial.number not in pruned]
+
+        outs = evaluate([trial.params for trial in live], self.return_train_score) if live else []
+        for trial, out in zip(live, outs):
+            value = self._objective(out)
+            if resource:
+                trial.set_user_attr("n_epochs", final_epochs[trial.number])
+            metrics = _test_scores(out)
+            for name, scores in metrics.items():
+                suffix = "score" if name is None else name
+                trial.set_user_attr(f"mean_test_{suffix}", float(np.mean(scores)))
+                trial.set_user_attr(f"std_test_{suffix}", float(np.std(scores)))
+            if np.isfinite(value):
+                if pruning:
+                    trial.report(value, final_epochs[trial.number])
+                study.tell(trial, value)
+            else:
+                errors = [o["fit_error"] for o in out if o["fit_error"] is not None]
+                if errors:
+                    trial.set_user_attr("fit_error", errors[0].strip().splitlines()[-1])
+                study.tell(trial, state=TrialState.FAIL)
+        return live, outs
+
+    def _objective(self, out):
+        """The value the study maximises: the mean test score (of the ``refit`` metric) over the
+        folds; NaN when a fit failed or a score is not finite."""
+        if any(o["fit_error"] is not None for o in out):
+            return np.nan
+        scores = _test_scores(out)
+        if None not in scores:
+            if not isinstance(self.refit, str) or self.refit not in scores:
+                raise ValueError("With multi-metric scoring, refit must name the metric the "
+                                 f"study maximises, one of {sorted(scores)}; got {self.refit!r}.")
+            return float(np.mean(scores[self.refit]))
+        return float(np.mean(scores[None]))
+
+    # ------------------------------------------------------------------------------------------
+
+    def _check_search_parameters(self, optuna):
+        from optuna.distributions import BaseDistribution
+
+        wrong = {name: type(dist).__name__ for name, dist in self.param_distributions.items()
+                 if not isinstance(dist, BaseDistribution)}
+        if wrong:
+            raise TypeError(
+                "param_distributions must map parameter names to optuna distributions "
+                f"(FloatDistribution, IntDistribution, CategoricalDistribution); got {wrong}.")
+        if self.n_trials is None and self.timeout is None:
+            raise ValueError("Set n_trials, timeout or both: with neither the search never ends.")
+        if self.study is not None:
+            if self.sampler is not None or self.pruner is not None:
+                raise ValueError("Pass either a study or a sampler / pruner: the study brings "
+                                 "its own.")
+            directions = self.study.directions
+            if len(directions) != 1 or directions[0] != optuna.study.StudyDirection.MAXIMIZE:
+                raise ValueError("The study must maximise a single objective (scikit-learn "
+                                 f"scores are greater-is-better); its directions are "
+                                 f"{[d.name for d in directions]}.")
+        if self.pruning_epochs is not None and not isinstance(self.pruning_epochs, Integral):
+            epochs = np.asarray(self.pruning_epochs)
+            if epochs.ndim != 1 or not np.issubdtype(epochs.dtype, np.integer) or (epochs < 1).any():
+                raise ValueError("pruning_epochs must be a positive int or a list of positive "
+                                 f"ints; got {self.pruning_epochs!r}.")
+
+    def _make_study(self, optuna):
+        if self.study is not None:
+            return self.study
+        if self.sampler is not None:  # a copy, so that every fit starts from the same state
+            sampler = copy.deepcopy(self.sampler)
+        else:
+            seed = None
+            if self.random_state is not None:
+                seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+            sampler = optuna.samplers.TPESampler(seed=seed)
+        pruner = optuna.pruners.NopPruner() if self.pruner is None else copy.deepcopy(self.pruner)
+        return optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+
+    @staticmethod
+    def _resource(estimator):
+        """``(name, default)`` of the network's epochs parameter (what pruning chunks), or
+        ``(None, None)`` when the estimator is not an sknn_tune network."""
+        _, mlp = split_estimator(estimator)
+        if mlp is None:
+            return None, None
+        name = RESOURCE_PARAMETER
+        if mlp is not estimator:
+            name = f"{estimator.steps[-1][0]}__{RESOURCE_PARAMETER}"
+        return name, mlp.max_epochs
+
+    def _chunks(self, max_epochs):
+        """Epoch counts below ``max_epochs`` at which a trial reports its score to the pruner."""
+        max_epochs = int(max_epochs)
+        if self.pruning_epochs is None:
+            epochs = {max(1, max_epochs >> k) for k in (3, 2, 1)}
+        elif isinstance(self.pruning_epochs, Integral):
+            epochs = set(range(int(self.pruning_epochs), max_epochs, int(self.pruning_epochs)))
+        else:
+            epochs = {int(e) for e in self.pruning_epochs}
+        return sorted(e for e in epochs if e < max_epochs)
+
+    def _budget_left(self, n_started, start):
+        if self.n_trials is not None and n_started >= self.n_trials:
+            return False
+        # As Optuna's optimize, the timeout ends the search after a batch, never before the first.
+        return (self.timeout is None or n_started == 0
+                or time.monotonic() - start < self.timeout)
+
+
+def _test_scores(out):
+    """``{metric: [score per fold]}`` (the key None for a single metric)."""
+    scores = [o["test_scores"] for o in out]
+    if isinstance(scores[0], dict):
+        return {name: [s[name] for s in scores] for name in scores[0]}
+    return {None: scores}
+
+
+FusedOptunaSearchCV.__doc__ = f"""Optuna-driven search: each batch of trials x folds trained at once.
+
+    A Bayesian (or any Optuna sampler's) hyperparameter search with the interface of
+    scikit-learn's searches. Each round asks the study for ``batch_size`` trials, trains all
+    their candidates x folds as members of stacked models, exactly as :class:`FusedGridSearchCV`
+    does, lets scikit-learn score every fit (each fit adopts its pretrained member, so the scores
+    are scikit-learn's, equal to ``cross_val_score`` of that candidate), and tells the study each
+    trial's mean test score. A trial whose fit fails (a :class:`DivergenceError`, say) is told
+    ``FAIL`` and gets ``error_score`` in ``cv_results_``.
+
+    With a ``pruner``, a batch trains in chunks of epochs (``pruning_epochs``): after each chunk,
+    every live trial reports its cross-validated score at that number of epochs to the study
+    (``trial.report``) and the pruner may stop it (told ``PRUNED``); the others continue from
+    their trained state, so a trial that runs to the end trains its ``max_epochs`` once.
+
+    Needs ``optuna`` (``pip install 'sknn_tune[optuna]'``).
+
+    Parameters
+    ----------
+    estimator : estimator object
+        An sknn_tune network, or a :class:`~sklearn.pipeline.Pipeline` ending in one (any other
+        estimator works too, fitted one at a time and without pruning).
+    param_distributions : dict of str -> optuna.distributions.BaseDistribution
+        Parameter names (as ``set_params`` takes them) to Optuna distributions, e.g.
+        ``{{"lr": FloatDistribution(1e-4, 1e-1, log=True), "dropout": FloatDistribution(0, 0.5)}}``.
+    n_trials : int or None, default=10
+        Number of trials of this ``fit``. None: until ``timeout``.
+    batch_size : int, default=5
+        Trials asked from the sampler, trained fused and told together. Larger batches train
+        faster per trial; smaller ones let the sampler learn from more results before proposing
+        (Optuna's TPE sampler treats the batch's running trials with its constant liar).
+    timeout : float or None, default=None
+        Seconds after which no new batch starts (the running one finishes; the first batch
+        always runs).
+    scoring : str, callable, list, tuple or dict, default=None
+        As in :class:`~sklearn.model_selection.GridSearchCV`; with several metrics, ``refit``
+        names the one the study maximises.
+    n_jobs : int, default=None
+        Fused stacks trained at the same time, as in :class:`FusedGridSearchCV`; the scoring
+        pass runs in this process.
+    refit : bool, str or callable, default=True
+        Refit the best candidate on the whole data, as in scikit-learn's searches.
+    cv : int, cross-validation generator or iterable, default=None
+        Determines the folds (5-fold by default, stratified for classifiers). The folds are drawn
+        once per ``fit`` and shared by every trial.
+    verbose : int, default=0
+        Print a line per batch; higher values also print scikit-learn's per-fit messages.
+    sampler : optuna.samplers.BaseSampler, default=None
+        The sampler of a new study (copied at each ``fit``); None is
+        ``TPESampler(seed=<from random_state>)``.
+    pruner : optuna.pruners.BasePruner, default=None
+        The pruner of a new study (copied at each ``fit``); None is no pruning.
+    study : optuna.study.Study, default=None
+        A study to continue (maximising a single objective), with its own sampler and pruner;
+        its earlier trials inform the sampler. None creates a new in-memory study.
+    pruning_epochs : int, list of int or None, default=None
+        With a pruner, the epoch counts at which trials report their scores: an int ``n`` is
+        every ``n`` epochs, a list gives them; None is ``max_epochs`` // 8, // 4 and // 2.
+        Counts at or above a trial's ``max_epochs`` are dropped.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the default sampler; ignored when ``sampler`` or ``study`` is given.
+    error_score : 'raise' or numeric, default=np.nan
+        Score of a fit that fails; 'raise' raises the error. Such a trial is told ``FAIL``.
+    return_train_score : bool, default=False
+        Also score the training folds (in ``cv_results_``).
+{_MAX_MEMBERS_DOC}
+    Attributes
+    ----------
+    cv_results_ : dict of numpy (masked) ndarrays
+        scikit-learn's ``cv_results_`` of the trials trained to the end (completed or failed, in
+        trial order; pruned trials are in ``trials_``): ``params``, ``param_<name>``,
+        ``split<k>_test_score``, ``mean_test_score``, ``std_test_score``, ``rank_test_score``,
+        times, train scores, and ``trial_number`` (the trial's number in ``study_``).
+    best_estimator_ : estimator
+        The best candidate refitted on the whole data (when ``refit``).
+    best_score_ : float
+        Mean cross-validated score of the best candidate.
+    best_params_ : dict
+        Parameters of the best candidate.
+    best_index_ : int
+        Its row in ``cv_results_``.
+    scorer_ : function or dict
+        The scorer(s) used.
+    n_splits_ : int
+        Number of folds.
+    refit_time_ : float
+        Seconds the refit took.
+    multimetric_ : bool
+        Whether several metrics were scored.
+    study_ : optuna.study.Study
+        The study, with every trial (and, with a pruner, their intermediate scores).
+    trials_ : list of optuna.trial.FrozenTrial
+        The trials of this ``fit``: completed, failed and pruned. Their ``user_attrs`` hold
+        ``mean_test_score`` / ``std_test_score`` (per metric) and, for sknn_tune networks,
+        ``n_epochs``: the ``max_epochs`` the trial was trained to (fewer when pruned).
+    n_trials_ : int
+        Number of trials this ``fit`` ran.
+{_ATTRIBUTE_DOC}
+    See Also
+    --------
+    FusedRandomizedSearchCV : The same budget spent on random candidates, all in one batch.
+    FusedHalvingRandomSearchCV : Successive halving over epochs, also continuing survivors.
+
+    Notes
+    -----
+    ``optuna_integration.OptunaSearchCV`` also works on sknn_tune's estimators, one fit at a time,
+    pruning through their ``partial_fit`` (one epoch per call).
+
+    With ``lr_schedule='cosine'`` the schedule depends on ``max_epochs``, so a pruned search
+    retrains such trials from scratch at each chunk of epochs instead of continuing them.
+
+    Examples
+    --------
+    >>> from optuna.distributions import FloatDistribution
+    >>> from sklearn.datasets import load_iris
+    >>> from sknn_tune import FusedOptunaSearchCV, MLPClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> search = FusedOptunaSearchCV(
+    ...     MLPClassifier((8,), max_epochs=10, random_state=0),
+    ...     {{"lr": FloatDistribution(1e-3, 1e-1, log=True)}},
+    ...     n_trials=6, batch_size=3, cv=3, random_state=0).fit(X, y)
+    >>> search.n_trials_, len(search.cv_results_["params"]), search.n_member_epochs_
+    (6, 6, 180)
+    >>> sorted(search.best_params_)
+    ['lr']
+"""
