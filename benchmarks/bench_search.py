@@ -1,0 +1,416 @@
+"""Time a whole hyperparameter search (workload B) with sknn_tune and with its rivals, in one run.
+
+Workload B of ``DESIGN.md``: ``make_classification(20000, 40, n_informative=20, n_classes=5,
+random_state=0)``, standardised once up front (every contender gets the same pre-scaled X), an MLP
+40-128-64-5 with ReLU, Adam, batch 64, no early stopping, exactly ``--epochs`` (20) epochs; a grid of
+``--candidates`` (32) = 8 learning rates log-spaced in [1e-4, 1e-2] x 4 L2 weight decays
+{0, 1e-5, 1e-4, 1e-3}, numeric parameters only (one network structure), on the same ``--folds`` (5)
+stratified splits for everyone: 160 fits. Contenders:
+
+* ``fused``: ``sknn_tune.FusedGridSearchCV`` over ``sknn_tune.MLPClassifier(device='auto')`` — the
+  reference of the ratio column;
+* ``GridSearchCV(ours)``: ``sklearn.model_selection.GridSearchCV`` over the same estimator and grid,
+  ``n_jobs=1`` (its ``mean_test_score`` must equal the fused one: checked and printed);
+* ``GridSearchCV(sklearn)``: ``GridSearchCV`` over ``sklearn.neural_network.MLPClassifier`` (solver
+  'adam', ``learning_rate_init`` = lr, ``alpha`` = weight decay x batch size, which adds the same
+  ``weight_decay * W`` to the gradient, ``tol=0`` and ``n_iter_no_change=max_iter`` so every epoch
+  runs), ``n_jobs=-1``, on the CPU;
+* ``GridSearchCV(skorch)``: ``GridSearchCV`` over ``skorch.NeuralNetClassifier`` with an equivalent
+  ``torch.nn`` module (float32, ``optimizer__weight_decay`` — which torch applies to the biases
+  too —, ``train_split=None``, device ``cuda`` when there is one). Only ``--skorch-fits`` (3) fits
+  are timed (one candidate on the first folds) and the time is **extrapolated** to all fits.
+
+``--extrapolate-from K`` times only K candidates (all folds) of the two other sequential contenders
+and extrapolates the same way; every extrapolated row says so. Times are one search each (refit off),
+after an untimed warm-up search of each contender on a few rows (imports, thread and process pools);
+on CUDA the device is synchronised before every clock read. Also recorded: process CPU time (the
+joblib workers of ``n_jobs=-1`` are not in it), peak host memory of the process over each search
+(``ru_maxrss`` after resetting the high-water mark; the workers of ``n_jobs=-1`` are separate
+processes, not counted) and, on CUDA, ``torch.cuda.max_memory_allocated``, the load average (the
+machine may be shared) and the best mean test accuracy. ``--profile`` afterwards profiles one more
+fused search (cProfile, and torch.profiler's operator table). Results go to
+``benchmarks/results/search_<device>[_<tag>].json``. Run ``python benchmarks/bench_search.py --help``.
+"""
+
+import argparse
+import cProfile
+import gc
+import io
+import math
+import os
+import pstats
+import sys
+import time
+import warnings
+
+import numpy as np
+import torch
+from _common import (
+    describe_machine,
+    detect_device,
+    format_markdown_table,
+    format_table,
+    limit_threads,
+    load_average,
+    machine_info,
+    peak_memory,
+    reset_peak_memory,
+    synchronize,
+    write_json,
+)
+from sklearn.base import clone
+from sklearn.datasets import make_classification
+from sklearn.model_selection import GridSearchCV, ParameterGrid, StratifiedKFold
+from sklearn.neural_network import MLPClassifier as SklearnMLP
+from sklearn.preprocessing import StandardScaler
+from skorch import NeuralNetClassifier
+from torch import nn
+
+from sknn_tune import FusedGridSearchCV, MLPClassifier
+
+HIDDEN = (128, 64)
+BATCH = 64
+SEED = 0
+LR_RANGE = (1e-4, 1e-2)
+WEIGHT_DECAYS = (0.0, 1e-5, 1e-4, 1e-3)
+FUSED, OURS, SKLEARN, SKORCH = "fused", "GridSearchCV(ours)", "GridSearchCV(sklearn)", "GridSearchCV(skorch)"
+SKIP_NAMES = {"fused": FUSED, "ours": OURS, "sklearn": SKLEARN, "skorch": SKORCH}
+
+
+class TorchMLP(nn.Module):
+    """``n_features -> hidden... -> n_classes`` with ReLU, raw logits out (skorch's module)."""
+
+    def __init__(self, n_features=40, hidden=HIDDEN, n_classes=5):
+        super().__init__()
+        layers, width = [], n_features
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        layers.append(nn.Linear(width, n_classes))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, X):
+        return self.net(X)
+
+
+# ------------------------------------------------------------------------------------------------
+# workload
+
+
+def load_data(n_samples, dtype):
+    X, y = make_classification(n_samples=n_samples, n_features=40, n_informative=20, n_classes=5,
+                               random_state=SEED)
+    return StandardScaler().fit_transform(X).astype(dtype), y.astype(np.int64)
+
+
+def candidate_points(n_candidates):
+    """The grid as a list of ``{'lr', 'weight_decay'}`` points: 4 weight decays when the count
+    allows (8 learning rates x 4 for 32), else 2 or 1."""
+    n_wd = 4 if n_candidates % 4 == 0 else 2 if n_candidates % 2 == 0 else 1
+    n_lr = n_candidates // n_wd
+    lrs = np.logspace(*np.log10(LR_RANGE), n_lr) if n_lr > 1 else np.array([1e-3])
+    return list(ParameterGrid({"lr": [float(v) for v in lrs],
+                               "weight_decay": list(WEIGHT_DECAYS[:n_wd])}))
+
+
+def spread(n_total, k):
+    """``k`` indices spread evenly over ``range(n_total)`` (the candidates a subset times)."""
+    return sorted({round(float(i)) for i in np.linspace(0, n_total - 1, min(k, n_total))})
+
+
+def as_grid(points, mapping):
+    """A list-of-dicts grid that keeps the order of ``points``, parameter names renamed by
+    ``mapping(name, value) -> (name, value)``."""
+    return [dict(mapping(name, [value]) for name, value in p.items()) for p in points]
+
+
+def contenders(n_features, n_classes, epochs, device):
+    """``name -> (estimator, parameter mapping, n_jobs, input dtype or None, device it runs on)``."""
+    ours = MLPClassifier(hidden_layer_sizes=HIDDEN, activation="relu", optimizer="adam",
+                         batch_size=BATCH, max_epochs=epochs, early_stopping=False,
+                         random_state=SEED, device="auto")
+    theirs = SklearnMLP(hidden_layer_sizes=HIDDEN, activation="relu", solver="adam",
+                        batch_size=BATCH, max_iter=epochs, tol=0.0, n_iter_no_change=epochs,
+                        early_stopping=False, shuffle=True, random_state=SEED)
+    skorch_net = NeuralNetClassifier(
+        TorchMLP, module__n_features=n_features, module__hidden=HIDDEN, module__n_classes=n_classes,
+        criterion=nn.CrossEntropyLoss, optimizer=torch.optim.Adam, batch_size=BATCH,
+        max_epochs=epochs, iterator_train__shuffle=True, train_split=None, device=device,
+        verbose=0)
+
+    def same(name, value):
+        return name, value
+
+    def to_sklearn(name, value):
+        if name == "lr":
+            return "learning_rate_init", value
+        return "alpha", [v * BATCH for v in value]  # sklearn divides its L2 gradient by the batch
+
+    def to_skorch(name, value):
+        return (name, value) if name == "lr" else ("optimizer__weight_decay", value)
+
+    return {
+        FUSED: (ours, same, None, None, device),
+        OURS: (ours, same, 1, None, device),
+        SKLEARN: (theirs, to_sklearn, -1, None, "cpu"),
+        SKORCH: (skorch_net, to_skorch, 1, np.float32, device),
+    }
+
+
+# ------------------------------------------------------------------------------------------------
+# one contender
+
+
+def build_search(name, estimator, grid, cv, n_jobs):
+    search_class = FusedGridSearchCV if name == FUSED else GridSearchCV
+    return search_class(estimator, grid, cv=cv, n_jobs=n_jobs, refit=False, error_score=np.nan)
+
+
+def run_search(search, X, y, device):
+    """Fit ``search`` once; return ``(wall s, process cpu s, memory, load averages)``."""
+    gc.collect()
+    reset_peak_memory(device)
+    load_before = load_average()
+    torch.manual_seed(SEED)  # skorch's initialisation and shuffling
+    synchronize(device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning when max_iter is reached on purpose
+        start, start_cpu = time.perf_counter(), time.process_time()
+        search.fit(X, y)
+        synchronize(device)
+        wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+    return wall, cpu, peak_memory(device), (load_before, load_average())
+
+
+def warm_up(name, estimator, grid, n_jobs, X, y, device):
+    """An untimed tiny search of the same kind: first-call costs, thread pools, loky workers."""
+    rows = min(len(X), 300)
+    estimator = clone(estimator).set_params(**({"max_iter": 1, "n_iter_no_change": 1}
+                                        if isinstance(estimator, SklearnMLP) else {"max_epochs": 1}))
+    cv = list(StratifiedKFold(2, shuffle=True, random_state=SEED).split(X[:rows], y[:rows]))
+    run_search(build_search(name, estimator, grid[:2], cv, n_jobs), X[:rows], y[:rows], device)
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def run(args, device):
+    X, y = load_data(args.n_samples, np.dtype(args.dtype))
+    n_classes = len(np.unique(y))
+    arch = "-".join(str(s) for s in (X.shape[1], *HIDDEN, n_classes))
+    points = candidate_points(args.candidates)
+    splits = list(StratifiedKFold(args.folds, shuffle=True, random_state=SEED).split(X, y))
+    n_fits = len(points) * len(splits)
+    print(f"\nworkload: {X.shape[0]} x {X.shape[1]} ({X.dtype}), MLP {arch}, ReLU, Adam, batch "
+          f"{BATCH}, {args.epochs} epochs; {len(points)} candidates x {len(splits)} folds = "
+          f"{n_fits} fits; device {device}", flush=True)
+
+    rows, searches = [], {}
+    for name, (estimator, mapping, n_jobs, dtype, run_device) in contenders(
+            X.shape[1], n_classes, args.epochs, device).items():
+        if name in args.skip:
+            continue
+        # which fits to time: all, or a few (candidates spread over the grid, first folds)
+        timed_points, timed_splits = points, splits
+        if name == SKORCH:
+            n_cand = math.ceil(args.skorch_fits / len(splits))
+            timed_splits = splits[:min(args.skorch_fits, len(splits))]
+            timed_points = [points[i] for i in spread(len(points), n_cand)]
+        elif name != FUSED and args.extrapolate_from and args.extrapolate_from < len(points):
+            timed_points = [points[i] for i in spread(len(points), args.extrapolate_from)]
+        n_timed = len(timed_points) * len(timed_splits)
+        grid = as_grid(timed_points, mapping)
+        X_in = X if dtype is None else X.astype(dtype)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            warm_up(name, estimator, grid, n_jobs, X_in, y, run_device)
+        search = build_search(name, estimator, grid, timed_splits, n_jobs)
+        print(f"  {name:<22} {n_timed} fits ...", end=" ", flush=True)
+        wall, cpu, memory, load = run_search(search, X_in, y, run_device)
+        extrapolated = n_timed < n_fits
+        seconds = wall * n_fits / n_timed
+        scores = search.cv_results_["mean_test_score"]
+        row = {
+            "name": name, "n_jobs": n_jobs, "device": str(run_device),
+            "fits_timed": n_timed, "fits_total": n_fits, "measured_s": wall,
+            "seconds": seconds, "how": f"extrapolated from {n_timed}" if extrapolated else "measured",
+            "extrapolated": extrapolated, "fits_per_s": n_fits / seconds,
+            # the workers of n_jobs=-1 run in other processes: this process's CPU time says nothing
+            "cpu_s": None if n_jobs == -1 else cpu * n_fits / n_timed,
+            "best_score": float(np.nanmax(scores)) if np.isfinite(scores).any() else None,
+            "best_params": search.cv_results_["params"][int(np.nanargmax(scores))]
+            if np.isfinite(scores).any() else None,
+            "n_failed": int(np.isnan(scores).sum()),
+            "peak_rss_mib": memory["ru_maxrss_mib"], "memory": memory,
+            "load_average": {"before": load[0], "after": load[1]},
+        }
+        if name == FUSED:
+            row["member_epochs"] = int(search.n_member_epochs_)
+            if row["member_epochs"] != n_fits * args.epochs:
+                print(f"\n  warning: the fused search trained {row['member_epochs']} member-epochs, "
+                      f"not {n_fits} x {args.epochs}", file=sys.stderr)
+        print(f"{wall:.2f} s" + (f" (-> {seconds:.1f} s for {n_fits}, extrapolated)"
+                                 if extrapolated else "")
+              + (f"; load {load[1]:.2f}" if load[1] is not None else ""), flush=True)
+        rows.append(row)
+        searches[name] = (search, [points.index(p) for p in timed_points])
+
+    for r in rows:
+        fused = next((f for f in rows if f["name"] == FUSED), None)
+        r["ratio"] = r["seconds"] / fused["seconds"] if fused else None
+        r["ratio_cpu"] = (r["cpu_s"] / fused["cpu_s"]
+                          if fused and r["cpu_s"] is not None and fused["cpu_s"] else None)
+
+    check = compare_fused_sequential(searches)
+    columns = [
+        ("name", "contender", ""), ("n_jobs", "n_jobs", ""), ("how", "fits timed", ""),
+        ("seconds", "seconds", ".2f"), ("fits_per_s", "fits/s", ".2f"), ("ratio", "÷ fused", ".2f"),
+        ("cpu_s", "cpu s", ".1f"), ("ratio_cpu", "÷ fused (cpu)", ".2f"),
+        ("best_score", "best score", ".4f"), ("peak_rss_mib", "peak RSS MiB", ".0f")]
+    if device.startswith("cuda"):
+        for r in rows:
+            r["cuda_peak_mib"] = r["memory"].get("cuda_max_allocated_mib")
+        columns.append(("cuda_peak_mib", "CUDA peak MiB", ".0f"))
+    print()
+    print(format_table(rows, columns))
+    if check is not None:
+        print(f"  fused vs GridSearchCV(ours) on {check['n_candidates']} candidates: max |diff| of "
+              f"mean_test_score = {check['max_abs_diff']:.3g}; same best candidate: "
+              f"{check['same_best']}")
+    print(f"  seconds: the time of all {n_fits} fits, measured or (extrapolated rows) the timed fits "
+          "scaled up; ÷ fused = seconds / fused seconds; cpu s: this process's CPU time, scaled "
+          "alike; best score: best mean test accuracy of the candidates that row ran; peak RSS: "
+          "this process's high-water mark during the search")
+    print("\nas a GitHub table:\n" + format_markdown_table(rows, columns))
+    return {"n_samples": X.shape[0], "n_features": X.shape[1], "dtype": str(X.dtype),
+            "architecture": arch, "n_candidates": len(points), "n_folds": len(splits),
+            "n_fits": n_fits, "candidates": points, "results": rows,
+            "fused_vs_sequential": check}
+
+
+def compare_fused_sequential(searches):
+    """``mean_test_score`` of the fused search against GridSearchCV over our estimator, on the
+    candidates both ran (every fold)."""
+    if FUSED not in searches or OURS not in searches:
+        return None
+    (fused, fused_idx), (seq, seq_idx) = searches[FUSED], searches[OURS]
+    common = [i for i in seq_idx if i in fused_idx]
+    a = fused.cv_results_["mean_test_score"][[fused_idx.index(i) for i in common]]
+    b = seq.cv_results_["mean_test_score"][[seq_idx.index(i) for i in common]]
+    both_nan = np.isnan(a) & np.isnan(b)
+    diff = np.where(both_nan, 0.0, np.abs(a - b))
+    return {"n_candidates": len(common), "max_abs_diff": float(np.max(diff)),
+            "same_best": bool(np.nanargmax(a) == np.nanargmax(b)),
+            "fused": a.tolist(), "sequential": b.tolist()}
+
+
+def profile_fused(args, device):
+    """One more fused search under cProfile, then under torch.profiler; print where time goes."""
+    X, y = load_data(args.n_samples, np.dtype(args.dtype))
+    points = candidate_points(args.candidates)
+    splits = list(StratifiedKFold(args.folds, shuffle=True, random_state=SEED).split(X, y))
+    estimator = contenders(X.shape[1], len(np.unique(y)), args.epochs, device)[FUSED][0]
+
+    def search():
+        return build_search(FUSED, estimator, as_grid(points, lambda n, v: (n, v)), splits, None)
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    search().fit(X, y)
+    synchronize(device)
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(args.profile_top)
+    print("\n== cProfile of one fused search (sorted by own time)\n" + out.getvalue())
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if device.startswith("cuda"):
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    with torch.profiler.profile(activities=activities) as prof:
+        search().fit(X, y)
+        synchronize(device)
+    sort = "self_cuda_time_total" if device.startswith("cuda") else "self_cpu_time_total"
+    print("== torch.profiler of one fused search\n"
+          + prof.key_averages().table(sort_by=sort, row_limit=args.profile_top))
+
+
+def parse_skip(text):
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [name for name in names if name not in SKIP_NAMES]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown contender(s) {', '.join(unknown)}; "
+                                         f"choose from {', '.join(SKIP_NAMES)}")
+    return {SKIP_NAMES[name] for name in names}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n-samples", type=int, default=20000, help="rows (default 20000)")
+    parser.add_argument("--epochs", type=int, default=20, help="epochs per fit (default 20)")
+    parser.add_argument("--candidates", type=int, default=32,
+                        help="grid size: lr values x weight decays, 4 decays when divisible by 4 "
+                             "(default 32 = 8 x 4)")
+    parser.add_argument("--folds", type=int, default=5, help="CV folds (default 5)")
+    parser.add_argument("--skip", type=parse_skip,
+                        default=set(), metavar="LIST",
+                        help="comma-separated contenders to leave out: fused, ours, sklearn, skorch")
+    parser.add_argument("--extrapolate-from", type=int, metavar="K",
+                        help="time only K candidates (spread over the grid, every fold) of "
+                             "GridSearchCV(ours) and GridSearchCV(sklearn), scale the time up to "
+                             "the whole grid; default: run them fully")
+    parser.add_argument("--skorch-fits", type=int, default=3,
+                        help="skorch fits to time, always extrapolated (default 3)")
+    parser.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                        help="X's dtype for sknn_tune and sklearn (skorch always gets float32); "
+                             "default float64, as make_classification returns")
+    parser.add_argument("--threads", type=int,
+                        help="threads for torch and (threadpoolctl) BLAS/OpenMP in this process; "
+                             "default: each library's own (OMP_NUM_THREADS or the core count)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 1000 rows, 2 epochs, 4 candidates x 2 folds, K=1, "
+                             "1 skorch fit; writes *_quick.json")
+    parser.add_argument("--profile", action="store_true",
+                        help="afterwards, profile one more fused search (cProfile, torch.profiler)")
+    parser.add_argument("--profile-top", type=int, default=25, help="rows per profile (25)")
+    parser.add_argument("--tag", help="suffix of the JSON name (search_<device>_<tag>.json)")
+    parser.add_argument("--out", help="JSON path (overrides the default name)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.n_samples, args.epochs, args.candidates, args.folds = 1000, 2, 4, 2
+        args.extrapolate_from, args.skorch_fits = 1, 1
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    device = detect_device()
+    with limit_threads(args.threads):
+        info = machine_info(device)
+        print("search benchmark:", describe_machine(info), f"; load average {load_average()}")
+        env = [f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")
+               if k in os.environ]
+        print("command:", " ".join([*env, "python", *sys.argv]))
+        workload = run(args, device)
+        if args.profile:
+            profile_fused(args, device)
+    payload = {
+        "benchmark": "search",
+        "machine": info,
+        "command": sys.argv,
+        "environment": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                                                        "OMP_WAIT_POLICY")},
+        "config": {"hidden_layer_sizes": HIDDEN, "activation": "relu", "optimizer": "adam",
+                   "batch_size": BATCH, "epochs": args.epochs, "candidates": args.candidates,
+                   "folds": args.folds, "n_samples": args.n_samples, "dtype": args.dtype,
+                   "lr_range": LR_RANGE, "weight_decays": WEIGHT_DECAYS,
+                   "extrapolate_from": args.extrapolate_from, "skorch_fits": args.skorch_fits,
+                   "skip": sorted(args.skip), "threads": args.threads, "quick": args.quick,
+                   "seed": SEED},
+        "workload": workload,
+    }
+    name = f"search_{device}" + (f"_{args.tag}" if args.tag else "") + ("_quick" if args.quick else "")
+    path = write_json(name, payload, args.out)
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()
