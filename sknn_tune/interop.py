@@ -139,6 +139,14 @@ class SoftmaxSquaredError(nn.Module):
     """Half the mean squared error between the softmax of the logits and the one-hot targets.
 
     The criterion of ``MLPClassifier(loss='squared_error')``; targets are class indices.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sknn_tune.interop import SoftmaxSquaredError
+    >>> logits = torch.tensor([[0.0, 0.0], [10.0, -10.0]])
+    >>> round(SoftmaxSquaredError()(logits, torch.tensor([0, 0])).item(), 4)
+    0.0625
     """
 
     def forward(self, logits, target):
@@ -172,6 +180,17 @@ class SkorchMLPClassifier(_InModuleDtype, NeuralNetClassifier):
     labels of ``classes`` (strings, say) and ``predict`` returns them, as the estimator does;
     inside, the module and the criterion see class indices (without ``classes`` it is plain
     skorch). Floating inputs are cast to the module's dtype. Everything else is skorch's.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_iris
+    >>> from sknn_tune import MLPClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> labels = np.array(["setosa", "versicolor", "virginica"])[y]
+    >>> net = MLPClassifier((8,), max_epochs=3, random_state=0).fit(X, labels).to_skorch()
+    >>> type(net).__name__, net.predict(X[:2]).tolist()[0] in labels
+    ('SkorchMLPClassifier', True)
     """
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
@@ -207,6 +226,15 @@ class SkorchMLPRegressor(_InModuleDtype, NeuralNetRegressor):
     What :func:`to_skorch` returns for an ``MLPRegressor``: a single target may be 1-D in ``fit``
     and ``partial_fit``, ``predict`` returns it 1-D (as the estimator does), and inputs and targets
     are cast to the module's dtype. Everything else is skorch's.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from sknn_tune import MLPRegressor
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> net = MLPRegressor((8,), max_epochs=3, random_state=0).fit(X, y / 100).to_skorch()
+    >>> type(net).__name__, net.predict(X[:3]).shape
+    ('SkorchMLPRegressor', (3,))
     """
 
     def get_loss(self, y_pred, y_true, *args, **kwargs):
