@@ -296,3 +296,23 @@ def peak_memory(device):
     if str(device).startswith("cuda") and torch.cuda.is_available():
         out["cuda_max_allocated_mib"] = torch.cuda.max_memory_allocated() / 2**20
     return out
+
+
+# ------------------------------------------------------------------------------------------------
+# the skorch contender's module
+
+
+class TorchMLP(torch.nn.Module):
+    """``n_features -> hidden... -> n_classes`` with ReLU, raw logits out (skorch's module)."""
+
+    def __init__(self, n_features=40, hidden=(128, 64), n_classes=5):
+        super().__init__()
+        layers, width = [], n_features
+        for h in hidden:
+            layers += [torch.nn.Linear(width, h), torch.nn.ReLU()]
+            width = h
+        layers.append(torch.nn.Linear(width, n_classes))
+        self.net = torch.nn.Sequential(*layers)
+
+    def forward(self, X):
+        return self.net(X)

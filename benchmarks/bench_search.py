@@ -46,6 +46,7 @@ import warnings
 import numpy as np
 import torch
 from _common import (
+    TorchMLP,
     describe_machine,
     detect_device,
     format_markdown_table,
@@ -75,23 +76,6 @@ LR_RANGE = (1e-4, 1e-2)
 WEIGHT_DECAYS = (0.0, 1e-5, 1e-4, 1e-3)
 FUSED, OURS, SKLEARN, SKORCH = "fused", "GridSearchCV(ours)", "GridSearchCV(sklearn)", "GridSearchCV(skorch)"
 SKIP_NAMES = {"fused": FUSED, "ours": OURS, "sklearn": SKLEARN, "skorch": SKORCH}
-
-
-class TorchMLP(nn.Module):
-    """``n_features -> hidden... -> n_classes`` with ReLU, raw logits out (skorch's module)."""
-
-    def __init__(self, n_features=40, hidden=HIDDEN, n_classes=5):
-        super().__init__()
-        layers, width = [], n_features
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU()]
-            width = h
-        layers.append(nn.Linear(width, n_classes))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, X):
-        return self.net(X)
-
 
 # ------------------------------------------------------------------------------------------------
 # workload

@@ -31,6 +31,7 @@ import sys
 import numpy as np
 import torch
 from _common import (
+    TorchMLP,
     describe_machine,
     detect_device,
     format_table,
@@ -57,23 +58,6 @@ LR = 1e-3
 BATCH = 64
 SEED = 0
 REFERENCE = "sknn_tune"
-
-
-class TorchMLP(nn.Module):
-    """``n_features -> hidden... -> n_classes`` with ReLU, raw logits out (skorch's module)."""
-
-    def __init__(self, n_features=40, hidden=HIDDEN, n_classes=5):
-        super().__init__()
-        layers, width = [], n_features
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU()]
-            width = h
-        layers.append(nn.Linear(width, n_classes))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, X):
-        return self.net(X)
-
 
 # ------------------------------------------------------------------------------------------------
 # workloads
