@@ -149,14 +149,19 @@ def fit_once(estimator, X, y, device="cpu"):
     """
     est = clone(estimator)
     gc.collect()
+    elapsed, cpu = timed(lambda: est.fit(X, y), device)
+    return elapsed, cpu, est
+
+
+def timed(call, device="cpu"):
+    """Run ``call()``; return ``(wall_seconds, cpu_seconds)``, synchronising CUDA around it."""
     synchronize(device)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning when max_iter is reached on purpose
         start, start_cpu = time.perf_counter(), time.process_time()
-        est.fit(X, y)
+        call()
         synchronize(device)
-        elapsed, cpu = time.perf_counter() - start, time.process_time() - start_cpu
-    return elapsed, cpu, est
+        return time.perf_counter() - start, time.process_time() - start_cpu
 
 
 def time_fits(jobs, *, repeats=3, warmup=1, before_fit=None, on_fit=None):

@@ -40,7 +40,6 @@ import math
 import os
 import pstats
 import sys
-import time
 import warnings
 
 import numpy as np
@@ -57,6 +56,7 @@ from _common import (
     peak_memory,
     reset_peak_memory,
     synchronize,
+    timed,
     write_json,
 )
 from sklearn.base import clone
@@ -156,13 +156,7 @@ def run_search(search, X, y, device):
     reset_peak_memory(device)
     load_before = load_average()
     torch.manual_seed(SEED)  # skorch's initialisation and shuffling
-    synchronize(device)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # ConvergenceWarning when max_iter is reached on purpose
-        start, start_cpu = time.perf_counter(), time.process_time()
-        search.fit(X, y)
-        synchronize(device)
-        wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+    wall, cpu = timed(lambda: search.fit(X, y), device)
     return wall, cpu, peak_memory(device), (load_before, load_average())
 
 
