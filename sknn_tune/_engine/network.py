@@ -137,27 +137,34 @@ def forward_eval(arch, flat, buffers, x):
 class TrainStep:
     """Forward, loss and hand-written backward for one batch of every member.
 
-    ``__call__`` returns ``(grad_flat, loss_sum, new_buffers)``: the gradient of each member's
+    A step is bound to the trainer's parameter matrix ``params`` and gradient matrix ``grad``
+    (both ``(M, P)``): the per-layer views are made once, and every gradient is written straight
+    into its block of ``grad`` (no concatenation, no per-step allocation of the flat gradient).
+    ``__call__`` returns ``(grad, loss_sum, new_buffers)``: the gradient of each member's
     weighted mean loss ``sum_i w_i l_i / sum_i w_i``, the weighted loss sum (for the epoch's
     average) and updated BatchNorm running statistics. ``valid`` marks real rows (the last batch
     of an epoch is padded): BatchNorm statistics use real rows only.
     """
 
-    def __init__(self, arch):
+    def __init__(self, arch, params, grad):
         self.arch = arch
         self.layout = arch.parameter_layout()
         self.activation = ACTIVATIONS[arch.activation]
         self.loss = LOSSES[arch.loss]
+        self.grad = grad
+        self.p = split_flat(params, self.layout)
+        self.g = split_flat(grad, self.layout)
+        n_hidden = len(arch.hidden_layer_sizes)
+        self.weights_t = [self.p["weight", layer].transpose(1, 2) for layer in range(n_hidden + 1)]
 
-    def __call__(self, flat, buffers, x, target, weight, valid, dropout, keys):
+    def __call__(self, buffers, x, target, weight, valid, dropout, keys):
         """One batch.
 
         x (M, B, d), target (M, B, k), weight (M, B, 1) or None when every weight is 1, valid
         (M, B, 1) or None when every row is real, dropout (M, 1, 1) or None, keys (M,) per-member
         random keys for this step.
         """
-        arch = self.arch
-        p = split_flat(flat, self.layout)
+        arch, p, grads = self.arch, self.p, self.g
         stats = split_buffers(buffers, arch)
         n_hidden = len(arch.hidden_layer_sizes)
         n_valid = None if valid is None else valid.sum(1, keepdim=True).clamp_min(1.0)
@@ -192,30 +199,27 @@ class TrainStep:
         loss, grad_out = self.loss.value_and_grad(out, target)
         if weight is None:  # every row real, every weight 1: a plain mean
             loss_sum = loss.sum(1)
-            g = grad_out * (1.0 / out.shape[1])
+            g = grad_out.mul_(1.0 / out.shape[1])
         else:
             total_weight = weight.sum(1, keepdim=True)  # (M, 1, 1)
             scale = weight / total_weight.clamp_min(torch.finfo(out.dtype).tiny)
             loss_sum = (loss[..., None] * weight).sum((1, 2))
-            g = grad_out * scale
+            g = grad_out.mul_(scale)
 
-        grads = {}
         for layer in range(n_hidden, -1, -1):
-            grads["weight", layer] = torch.bmm(inputs[layer].transpose(1, 2), g)
-            grads["bias", layer] = g.sum(1, keepdim=True)
+            torch.bmm(inputs[layer].transpose(1, 2), g, out=grads["weight", layer])
+            torch.sum(g, 1, keepdim=True, out=grads["bias", layer])
             if layer == 0:
                 break
-            g = torch.bmm(g, p["weight", layer].transpose(1, 2))
+            g = torch.bmm(g, self.weights_t[layer])
             if dropout is not None:
                 g = torch.where(masks[layer - 1], g * inv_keep, 0.0)
             g = self.activation.backward(g, pre_acts[layer - 1], outputs[layer - 1])
             if arch.batch_norm:
                 g = self._batch_norm_backward(g, p, layer - 1, bn_cache[layer - 1], grads, valid)
-        grad_flat = torch.cat([grads[name, layer].reshape(flat.shape[0], -1)
-                               for name, layer, _ in self.layout], dim=1)
-        new_buffers = torch.cat([s.reshape(flat.shape[0], -1) for s in new_stats], dim=1) \
+        new_buffers = torch.cat([s.reshape(out.shape[0], -1) for s in new_stats], dim=1) \
             if new_stats else buffers
-        return grad_flat, loss_sum, new_buffers
+        return self.grad, loss_sum, new_buffers
 
     @staticmethod
     def _batch_norm(z, p, layer, running, valid, n_valid):
@@ -243,8 +247,8 @@ class TrainStep:
     @staticmethod
     def _batch_norm_backward(g, p, layer, cache, grads, valid):
         normed, inv_std = cache
-        grads["bn_weight", layer] = (g * normed).sum(1, keepdim=True)
-        grads["bn_bias", layer] = g.sum(1, keepdim=True)
+        torch.sum(g * normed, 1, keepdim=True, out=grads["bn_weight", layer])
+        torch.sum(g, 1, keepdim=True, out=grads["bn_bias", layer])
         g_normed = g * p["bn_weight", layer]
         if valid is None:
             mean_g = g_normed.mean(1, keepdim=True)

@@ -9,6 +9,7 @@ schedules and divergence decide per epoch); inside an epoch nothing waits on the
 import math
 import time
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -78,8 +79,7 @@ class MemberData:
     val_weight: np.ndarray | None = None
 
 
-_HYPER_COLUMNS = ("lr", "momentum", "beta1", "beta2", "rho", "weight_decay", "l1", "dropout",
-                  "noise_std")
+_HYPER_COLUMNS = ("weight_decay", "l1", "dropout", "noise_std")  # per-element on the device
 
 
 def _padded(arrays, fill, dtype, device):
@@ -110,9 +110,8 @@ class StackedTrainer:
         self.buffers = initial_buffers(arch, m, dtype, device)
         optimizer = OPTIMIZERS[config.optimizer]
         self.state = {name: torch.zeros_like(self.params) for name in optimizer.state_names}
-        self.state.update({name: torch.ones(m, 1, dtype=dtype, device=device)
-                           for name in optimizer.column_state_names})
-        self.steps = torch.zeros(m, 1, dtype=dtype, device=device)
+        # Update counts, float32 as torch.optim keeps them for its fused kernels.
+        self.steps = torch.zeros(m, 1, dtype=torch.float32, device=device)
         self.best_params = self.params.clone()
         self.best_buffers = self.buffers.clone()
         self.epochs_done = np.zeros(m, dtype=np.int64)
@@ -174,14 +173,15 @@ class StackedTrainer:
         validation = self._validation_set(X, Y, data)
         hyper = {name: self._column(name) for name in _HYPER_COLUMNS}
         decay_mask = cfg.architecture.decay_mask(cfg.dtype, device)
-        hyper["weight_decay"] = hyper["weight_decay"] * decay_mask
-        hyper["l1"] = hyper["l1"] * decay_mask
-        use_l2 = bool(np.any(self._host("weight_decay") > 0))
-        use_l1 = bool(np.any(self._host("l1") > 0))
+        penalties = _Penalties(
+            l2=hyper["weight_decay"] * decay_mask
+            if np.any(self._host("weight_decay") > 0) else None,
+            l1=hyper["l1"] * decay_mask if np.any(self._host("l1") > 0) else None)
         dropout = hyper["dropout"][:, :, None] if np.any(self._host("dropout") > 0) else None
         noise = hyper["noise_std"][:, :, None] if np.any(self._host("noise_std") > 0) else None
-        step = TrainStep(cfg.architecture)
-        optimizer = OPTIMIZERS[cfg.optimizer]
+        # The step writes gradients into this matrix; params and state are updated in place.
+        grad = torch.zeros_like(self.params)
+        step = TrainStep(cfg.architecture, self.params, grad)
         self.interrupted = False
         try:
             while True:
@@ -190,11 +190,10 @@ class StackedTrainer:
                     break
                 started = time.perf_counter()
                 lr_now = self._learning_rates()
-                lr = torch.as_tensor(lr_now, dtype=cfg.dtype, device=device)[:, None] \
-                    * hyper["lr"]
+                update = _EpochUpdate(self, grad, training, lr_now, penalties)
                 loss_sum, weight_sum = self._run_epoch(
-                    X, Y, rows, n_train, weights, has_zero_weight, unit_weight, training, hyper,
-                    lr, use_l2, use_l1, dropout, noise, step, optimizer)
+                    X, Y, rows, n_train, weights, has_zero_weight, unit_weight, training,
+                    dropout, noise, step, update)
                 self._end_epoch(training, loss_sum, weight_sum, validation, lr_now, started,
                                 monitor)
                 if on_epoch is not None:
@@ -204,7 +203,7 @@ class StackedTrainer:
         return self
 
     def _run_epoch(self, X, Y, rows, n_train, weights, has_zero_weight, unit_weight, training,
-                   hyper, lr, use_l2, use_l1, dropout, noise, step, optimizer):
+                   dropout, noise, step, update):
         cfg = self.config
         device, dtype, batch = cfg.device, cfg.dtype, cfg.batch_size
         m, n_max = rows.shape
@@ -222,16 +221,19 @@ class StackedTrainer:
         batch_weight = weights.gather(1, order)
         real = (torch.arange(width, device=device) < n_train_t)
         batch_weight = batch_weight * real
+        # Which members train in which step, known on the host: a member out of rows, or whose
+        # batch weighs nothing (one read per epoch, only when some weights are zero), skips it.
+        has_rows = n_train[:, None] > np.arange(n_steps)[None, :] * batch
+        if has_zero_weight:
+            has_rows &= (batch_weight.view(m, n_steps, batch).sum(2) > 0).cpu().numpy()
+        active_steps = training[:, None] & has_rows
         # Gather the epoch's rows once when they fit in memory: batches are then views.
         epoch_bytes = batch_rows.numel() * (X.shape[1] + Y.shape[1]) * X.element_size()
         if epoch_bytes <= EPOCH_GATHER_BYTES:
             X_epoch, Y_epoch = X[batch_rows], Y[batch_rows]
         step_keys_base = rng.member_keys(self.seeds, epoch)
-        training_t = torch.as_tensor(training, device=device)[:, None]
-        all_training = bool(training.all())
         n_min = int(n_train.min())
         loss_sum = torch.zeros(m, dtype=dtype, device=device)
-        weight_sum = torch.zeros(m, dtype=dtype, device=device)
         for s in range(n_steps):
             cols = slice(s * batch, (s + 1) * batch)
             if epoch_bytes <= EPOCH_GATHER_BYTES:
@@ -242,34 +244,16 @@ class StackedTrainer:
             if noise is not None:
                 x = x + noise * rng.normal(rng.member_keys(step_keys_base, s, rng.NOISE),
                                            x.shape[1:], dtype)
-            w = batch_weight[:, cols, None]
             every_row_real = (s + 1) * batch <= n_min
             valid = None if every_row_real else real[:, cols, None].to(dtype)
             step_keys = rng.member_keys(step_keys_base, s) if dropout is not None else None
-            grad, batch_loss, new_buffers = step(
-                self.params, self.buffers, x, y, None if unit_weight and every_row_real else w,
+            _, batch_loss, new_buffers = step(
+                self.buffers, x, y,
+                None if unit_weight and every_row_real else batch_weight[:, cols, None],
                 valid, dropout, step_keys)
-            if use_l2 and not optimizer.decoupled_weight_decay:
-                grad = grad + hyper["weight_decay"] * self.params
-            if use_l1:
-                grad = grad + hyper["l1"] * torch.sign(self.params)
-            new_steps = self.steps + 1.0
-            new_params, new_state = optimizer.step(self.params, grad, self.state, lr, hyper,
-                                                   new_steps)
-            batch_weight_sum = w.sum((1, 2))
-            if all_training and every_row_real and not has_zero_weight:
-                self.params, self.state, self.steps = new_params, new_state, new_steps
-                self.buffers = new_buffers
-            else:
-                # Frozen members, members out of rows and batches of zero weight keep everything.
-                active = training_t & (batch_weight_sum > 0)[:, None]
-                self.params = torch.where(active, new_params, self.params)
-                self.state = {k: torch.where(active, v, self.state[k]) for k, v in new_state.items()}
-                self.steps = torch.where(active, new_steps, self.steps)
-                self.buffers = torch.where(active, new_buffers, self.buffers)
-            loss_sum = loss_sum + batch_loss
-            weight_sum = weight_sum + batch_weight_sum
-        return loss_sum, weight_sum
+            self.buffers = update(active_steps[:, s], new_buffers)
+            loss_sum.add_(batch_loss)
+        return loss_sum, batch_weight.sum(1)
 
     def _validation_set(self, X, Y, data):
         if all(d.val_rows is None or len(d.val_rows) == 0 for d in data):
@@ -488,6 +472,77 @@ class StackedTrainer:
 
     def __setstate__(self, state):
         vars(self).update(state)
+
+
+class _Penalties(NamedTuple):
+    """``(M, P)`` L2 and L1 coefficients (zero outside the weight matrices), None when unused."""
+
+    l2: torch.Tensor | None
+    l1: torch.Tensor | None
+
+
+class _EpochUpdate:
+    """The optimizer update of one epoch, applied in place after every step.
+
+    Members are grouped by their hyperparameters for this epoch (the lr changes with the
+    schedule) so the optimizer's kernel runs once per group on lists of member rows. Members
+    that do not train in a step (frozen, out of rows, or a batch of zero weight) are left out of
+    the lists: their parameters, state, step count and BatchNorm statistics stay as they were.
+    """
+
+    def __init__(self, trainer, grad, training, lr_now, penalties):
+        self.trainer, self.grad, self.penalties = trainer, grad, penalties
+        self.optimizer = OPTIMIZERS[trainer.config.optimizer]
+        members = trainer.members
+        lr = lr_now * np.array([c.lr for c in members], dtype=float)
+        groups = {}
+        for i in np.flatnonzero(training):
+            key = (float(lr[i]), *(float(getattr(members[i], name))
+                                   for name in self.optimizer.hyper_names))
+            groups.setdefault(key, []).append(int(i))
+        rows = {"params": trainer.params.unbind(0), "grads": grad.unbind(0),
+                "steps": trainer.steps.unbind(0)}
+        rows.update({name: value.unbind(0) for name, value in trainer.state.items()})
+        # (lr, hyper, member indices, their rows of every matrix), made once per epoch.
+        self.groups = [(key[0], dict(zip(self.optimizer.hyper_names, key[1:])), np.array(members),
+                        {name: [r[i] for i in members] for name, r in rows.items()})
+                       for key, members in groups.items()]
+        params = trainer.params
+        self.decay = None
+        if self.optimizer.decoupled_weight_decay and penalties.l2 is not None:
+            # AdamW shrinks the weights by lr * weight_decay before its step, as torch.optim does.
+            lr_t = torch.as_tensor(lr, dtype=params.dtype, device=params.device)[:, None]
+            self.decay = 1.0 - lr_t * penalties.l2
+
+    def __call__(self, active, new_buffers):
+        """Update the members marked in ``active`` (host bools); return the BatchNorm buffers."""
+        trainer, grad, penalties = self.trainer, self.grad, self.penalties
+        params = trainer.params
+        if penalties.l2 is not None and self.decay is None:
+            grad.addcmul_(penalties.l2, params)
+        if penalties.l1 is not None:
+            grad.addcmul_(penalties.l1, torch.sign(params))
+        everyone = bool(active.all())
+        if everyone:
+            trainer.steps.add_(1.0)
+            if self.decay is not None:
+                params.mul_(self.decay)
+        else:
+            active_t = torch.as_tensor(active, device=params.device)[:, None]
+            trainer.steps.add_(active_t)
+            if self.decay is not None:
+                params.mul_(torch.where(active_t, self.decay, 1.0))
+        for lr, hyper, members, rows in self.groups:
+            if not everyone:
+                keep = np.flatnonzero(active[members])
+                if len(keep) == 0:
+                    continue
+                rows = {name: [r[k] for k in keep] for name, r in rows.items()}
+            state = {name: rows[name] for name in self.optimizer.state_names}
+            self.optimizer.update(rows["params"], rows["grads"], state, rows["steps"], lr, hyper)
+        if everyone or new_buffers.shape[1] == 0:
+            return new_buffers
+        return torch.where(active_t, new_buffers, trainer.buffers)
 
 
 def _idle_entry(template, m):
