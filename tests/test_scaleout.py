@@ -13,6 +13,7 @@ import multiprocessing
 import multiprocessing.forkserver
 import os
 import pickle
+import re
 import sys
 import threading
 from functools import partial
@@ -302,3 +303,112 @@ def test_fused_halving_on_dask(dask_client, trained):
     assert search.n_member_epochs_ == ref.n_member_epochs_ == 3 * (4 * 2 + 2 * 2 + 1 * 4)
     assert fused_calls(trained) == []
     assert [call[1] for call in plain_calls(trained)] == [1]
+
+
+# ----------------------------------------------------------------------------------------------
+# dask workers that die
+
+
+def _dies_first(flag, train_stack):
+    """``train_stack`` whose first call anywhere kills its worker process (and leaves ``flag``
+    with the worker's pid): a nested function, so dask pickles it by value."""
+
+    def train(job):
+        torch.set_num_threads(1)  # a restarted worker has its default threads
+        try:
+            with open(flag, "x") as file:  # created by exactly one call
+                file.write(str(os.getpid()))
+        except FileExistsError:
+            return train_stack(job)
+        os._exit(1)  # as the nanny or the OOM killer stops a worker: no clean-up
+
+    return train
+
+
+def _tanh_stacks_die(deaths, train_stack):
+    """``train_stack`` that kills its worker process whenever the stack's activation is tanh,
+    recording each death as a file named by the worker's pid in the ``deaths`` folder."""
+
+    def train(job):
+        if job.config.architecture.activation == "tanh":
+            (deaths / str(os.getpid())).touch()
+            os._exit(1)
+        return train_stack(job)
+
+    return train
+
+
+def _fit_on_dask(search, seconds=120):
+    """Fit ``search`` under the dask backend in a thread, so that a hang fails the test rather
+    than blocking it; the error the fit raised, or None."""
+    outcome = []
+
+    def fit():
+        try:
+            with joblib.parallel_backend("dask"):
+                search.fit(_X, _Y)
+        except Exception as error:
+            outcome.append(error)
+        else:
+            outcome.append(None)
+
+    thread = threading.Thread(target=fit, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"the search still waits after {seconds} s"
+    return outcome[0]
+
+
+@pytest.fixture
+def restored_workers(dask_client):
+    """The module's client; afterwards two workers again, one torch thread each."""
+    yield dask_client
+    dask_client.wait_for_workers(2, timeout=60)
+    dask_client.run(torch.set_num_threads, 1)
+
+
+@pytest.mark.slow
+def test_worker_lost_while_training_a_stack_is_recovered(restored_workers, trained, monkeypatch,
+                                                         tmp_path):
+    # The scheduler runs the lost stack again on another worker: the same results, as if
+    # nothing had happened, and still nothing trained in this process but the refit.
+    ref = FusedGridSearchCV(clf(), GRID, cv=3, return_train_score=True).fit(_X, _Y)
+    trained.clear()
+    flag = tmp_path / "died"
+    monkeypatch.setattr(_fusion, "train_stack", _dies_first(flag, _fusion.train_stack))
+    search = FusedGridSearchCV(clf(), GRID, cv=3, return_train_score=True)
+    assert _fit_on_dask(search) is None
+    died = int(flag.read_text())
+    assert died != os.getpid()
+    assert died not in restored_workers.run(os.getpid).values()  # a worker, now replaced
+    assert_same_results(search, ref)
+    assert search.n_member_epochs_ == ref.n_member_epochs_ == N_FITS * 4
+    assert fused_calls(trained) == []
+    assert [call[1] for call in plain_calls(trained)] == [1]
+
+
+@pytest.mark.slow
+def test_stack_that_keeps_killing_workers_fails_clearly(restored_workers, monkeypatch, tmp_path):
+    # Past dask's allowed failures, the search stops with an error that names the stack, the
+    # worker and the remedies; joblib's own dask backend would wait for the stack forever.
+    distributed = pytest.importorskip("distributed")
+    import dask
+
+    monkeypatch.setattr(_fusion, "train_stack", _tanh_stacks_die(tmp_path, _fusion.train_stack))
+    search = FusedGridSearchCV(clf(), GRID, cv=3)
+    error = _fit_on_dask(search)
+    assert isinstance(error, RuntimeError)
+    assert isinstance(error.__cause__, distributed.KilledWorker)
+    allowed = dask.config.get("distributed.scheduler.allowed-failures")
+    message = str(error)
+    assert re.match(r"Fused stack [12] of 2 \(6 candidate x fold fits: hidden_layer_sizes=\(8,\), "
+                    r"activation='tanh', batch_norm=False, optimizer='adam', batch_size=32\) was "
+                    rf"not trained: {allowed + 1} dask workers died while running it, the last one "
+                    r"tcp://", message), message
+    assert error.__cause__.last_worker.address in message
+    for remedy in ("memory", "max_members", f"allowed-failures={allowed}"):
+        assert remedy in message
+    # Every attempt ran in a worker of its own (each death takes one), none in this process.
+    assert len(list(tmp_path.iterdir())) == allowed + 1
+    assert not (tmp_path / str(os.getpid())).exists()
+    assert not hasattr(search, "cv_results_")

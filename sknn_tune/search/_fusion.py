@@ -34,6 +34,7 @@ from .._engine import MemberConfig, MemberData, StackConfig, StackedTrainer
 from .._engine import device as engine_device
 from .._engine.device import compute_dtype, resolve_device
 from .._pretrained import FitPlan, fit_key
+from ._dask import dask_client, train_on_dask
 
 CPU_MEMORY_BUDGET = 2 * 2**30
 GPU_MEMORY_SHARE = 0.5
@@ -231,8 +232,11 @@ class Fusion:
         if (self.n_jobs is None and getattr(self.backend, "uses_threads", False)
                 and n_jobs in (None, 1) and len(devices) > 1 and slot > 1):
             n_jobs = min(len(devices), slot)  # one thread per device
-        results = Parallel(n_jobs=1 if n_jobs is None else n_jobs, backend=self.backend)(
-            delayed(train_stack)(job) for job, _ in jobs)
+        if dask_client(self.backend) is not None:  # see _dask: joblib hangs on lost workers
+            results = train_on_dask(self.backend, train_stack, [job for job, _ in jobs])
+        else:
+            results = Parallel(n_jobs=1 if n_jobs is None else n_jobs, backend=self.backend)(
+                delayed(train_stack)(job) for job, _ in jobs)
         # Register here: the workers may be threads, other processes or other machines.
         for chunk, (_, rows), (members, epochs) in zip(chunks, jobs, results):
             self.epochs_trained += epochs
