@@ -1,5 +1,6 @@
 """sknn_tune: PyTorch multilayer perceptrons as scikit-learn estimators, with fused search."""
 
+from ._persistence import load, save
 from .classifier import MLPClassifier
 from .exceptions import DivergenceError
 from .plotting import plot_histories, plot_history, plot_search_results
@@ -23,7 +24,9 @@ __all__ = [
     "FusedRandomizedSearchCV",
     "MLPClassifier",
     "MLPRegressor",
+    "load",
     "plot_histories",
     "plot_history",
     "plot_search_results",
+    "save",
 ]
