@@ -11,6 +11,7 @@ surfaces, names the stack and the worker, and says what to do.
 
 import sys
 import uuid
+import warnings
 
 
 def dask_client(backend):
@@ -25,8 +26,10 @@ def train_on_dask(backend, train_stack, jobs):
     """``[train_stack(job) for job in jobs]``, each call a task on ``backend``'s dask cluster.
 
     At most two tasks per worker thread are submitted at a time (joblib's ``pre_dispatch``), so
-    the scheduler does not hold every stack's data at once. The tasks carry their jobs (nothing
-    is scattered): a worker that dies takes no data with it, and the task can run elsewhere.
+    the scheduler does not hold every stack's data at once. Each task carries its job, data
+    included, rather than scattering it: scattered data is lost with the worker that holds it,
+    while a task that carries its data can run again on any worker (hence dask's warning about
+    large graphs is silenced).
     Keyword arguments of the backend (``parallel_config(backend="dask", resources=...)``) go to
     every ``submit``.
 
@@ -48,8 +51,10 @@ def train_on_dask(backend, train_stack, jobs):
     def submit():
         i = waiting.pop()
         key = f"sknn_tune-stack-{i + 1}-of-{len(jobs)}-{token}"
-        future = client.submit(train_stack, jobs[i], key=key, pure=False,
-                               **getattr(backend, "submit_kwargs", {}))
+        with warnings.catch_warnings():  # the job carries its data on purpose: see above
+            warnings.filterwarnings("ignore", "Sending large graph", UserWarning)
+            future = client.submit(train_stack, jobs[i], key=key, pure=False,
+                                   **getattr(backend, "submit_kwargs", {}))
         submitted[key] = i, future
         running.add(future)
 
