@@ -5,11 +5,11 @@ the weights-only unpickler reads without importing or calling anything. :func:`t
 (tensors moved to the CPU) and writes the few other types a fitted estimator holds as tagged dicts:
 numpy arrays and scalars, torch dtypes and devices, pandas DataFrames, and the dataclasses of
 sknn_tune itself (field by field, so that a class that gains a field with a default still reads
-older files). :func:`from_plain` rebuilds them, and only into those types: a file names no code.
+older files). :func:`from_plain` rebuilds them, and only into those types: a file names no code to run.
 """
 
 import dataclasses
-import importlib
+import sys
 
 import numpy as np
 import pandas as pd
@@ -132,9 +132,10 @@ def _frame_from_plain(value):
 
 def _dataclass_from_plain(value):
     module, _, qualname = value["class"].partition(":")
-    if module.partition(".")[0] != _PACKAGE:
+    # Only modules already imported: reading a file imports nothing.
+    cls = sys.modules.get(module) if module.partition(".")[0] == _PACKAGE else None
+    if cls is None:
         raise ValueError(f"{value['class']!r} is not a class of {_PACKAGE}")
-    cls = importlib.import_module(module)
     for name in qualname.split("."):
         cls = getattr(cls, name, None)
     if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):

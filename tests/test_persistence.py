@@ -5,6 +5,7 @@ attributes, continued training) and its pickle round trip (the trainer's complet
 import dataclasses
 import io
 import pickle
+import sys
 
 import joblib
 import numpy as np
@@ -300,11 +301,12 @@ def test_load_builds_no_class_a_file_names():
     with pytest.raises(ValueError, match="holds a 'Pipeline'"):
         load(written({**content, "estimator": "Pipeline"}))
     for name in ("subprocess:Popen", "sknn_tune._engine.trainer:StackedTrainer",
-                 "sknn_tune.classifier:np"):
+                 "sknn_tune.classifier:np", "sknn_tune.__main__:main"):
         model = {**content["model"], "config": {TAG: "dataclass", "class": name,
                                                 "fields": {"args": "touch pwned"}}}
         with pytest.raises(ValueError, match=r"is not a (data)?class of sknn_tune"):
             load(written({**content, "model": model}))
+    assert "sknn_tune.__main__" not in sys.modules  # not even imported
     with pytest.raises(ValueError, match="unknown encoded type 'pickle'"):
         load(written({**content, "params": {TAG: "pickle", "data": "..."}}))
 
