@@ -135,14 +135,21 @@ def _train_members(job, config, X, Y, indices):
 
 
 def _fit_members(job, config, X, Y, indices):
-    starts = []
+    # Fresh members next to each other start as one trainer: each member draws its own initial
+    # weights from its seed either way, and one trainer per member costs ~1.5 ms each.
+    starts, fresh = [], []
     for i in indices:
         if job.starts[i] is None:
-            starts.append(StackedTrainer(config, [job.members[i]]))
-        else:  # a copy: the search keeps the member it handed out as it was
-            start = job.starts[i].select([0]).to(config.device)
-            start.members = [job.members[i]]
-            starts.append(start)
+            fresh.append(job.members[i])
+            continue
+        if fresh:
+            starts.append(StackedTrainer(config, fresh))
+            fresh = []
+        start = job.starts[i].select([0]).to(config.device)  # a copy: the search keeps its own
+        start.members = [job.members[i]]
+        starts.append(start)
+    if fresh:
+        starts.append(StackedTrainer(config, fresh))
     trainer = StackedTrainer.stack(starts)
     before = int(trainer.epochs_done.sum())
     monitor = None
