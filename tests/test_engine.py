@@ -22,6 +22,7 @@ from sknn_tune._engine.initializers import INITIALIZERS
 from sknn_tune._engine.losses import LOSSES
 from sknn_tune._engine.metrics import METRICS
 from sknn_tune._engine.network import (
+    ROW_ALIGNMENT,
     Architecture,
     TrainStep,
     forward_eval,
@@ -309,7 +310,8 @@ def _reference_forward(arch, views, m, x, running, masks):
 
 def _train_step(arch, flat, *batch):
     """The engine's step on ``flat``: (gradient, loss sum, new buffers), the gradient a copy."""
-    grad = torch.full_like(flat, math.nan)  # every entry must be written by the step
+    grad = torch.full_like(flat, math.nan)  # every parameter's entry must be written by the step
+    grad[:, arch.n_parameters():] = 0.0  # the row padding is not a parameter
     written, loss_sum, new_buffers = TrainStep(arch, flat, grad)(*batch)
     assert written is grad
     return grad.clone(), loss_sum, new_buffers
@@ -350,7 +352,8 @@ def _random_buffers(arch, m, gen):
 
 
 def _random_params(arch, m, gen):
-    flat = torch.randn(m, arch.n_parameters(), generator=gen, dtype=DTYPE) * 0.7
+    flat = torch.zeros(m, arch.row_width(), dtype=DTYPE)
+    flat[:, : arch.n_parameters()] = torch.randn(m, arch.n_parameters(), generator=gen, dtype=DTYPE) * 0.7
     views = split_flat(flat, arch.parameter_layout())
     for (name, _), view in views.items():
         if name == "bn_weight":
@@ -612,7 +615,8 @@ def _torch_layers(arch, flat):
 def _flat_from_layers(arch, layers):
     parts = [(layers[layer].weight.T if name == "weight" else layers[layer].bias).reshape(-1)
              for name, layer, _ in arch.parameter_layout()]
-    return torch.cat(parts)[None].detach()
+    padding = torch.zeros(arch.row_width() - arch.n_parameters(), dtype=DTYPE)
+    return torch.cat([*parts, padding])[None].detach()
 
 
 @pytest.mark.parametrize("regularization", ["none", "l2", "l1"])
@@ -867,6 +871,27 @@ def test_pickle_round_trip_predicts_and_trains_the_same():
     restored.fit(X, Y, data)
     for i in range(2):
         _assert_same_member(trainer, i, restored, i, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_fusion_invariance_is_bitwise_for_blas_sized_layers(dtype):
+    # Layers large enough for MKL's GEMM kernels: they round differently for differently aligned
+    # outputs, so every member's row of the flat matrices must start on the same boundary alone
+    # and in a stack (``ROW_ALIGNMENT``). This network's 13 829 parameters are not a multiple of it.
+    gen = torch.Generator().manual_seed(3)
+    n, d, k = 300, 40, 5
+    X = torch.randn(n, d, generator=gen, dtype=dtype)
+    Y = F.one_hot(torch.randint(0, k, (n,), generator=gen), k).to(dtype)
+    arch = Architecture(d, (128, 64), k, "relu", False, "softmax_log_loss")
+    assert arch.n_parameters() % ROW_ALIGNMENT != 0
+    config = StackConfig(arch, "adam", 32, "accuracy", dtype, torch.device("cpu"))
+    members = [MemberConfig(seed=i, lr=lr, weight_decay=1e-3, l1=1e-4, max_epochs=3)
+               for i, lr in enumerate([0.05, 0.2, 0.01, 0.3, 0.1])]
+    data = [MemberData(np.arange(n)[i % 3 :: 1 + i % 2]) for i in range(len(members))]
+    fused = StackedTrainer(config, members).fit(X, Y, data)
+    for i, member in enumerate(members):
+        alone = StackedTrainer(config, [member]).fit(X, Y, [data[i]])
+        assert torch.equal(alone.params[0], fused.params[i])
 
 
 def test_predict_raw_chunks_and_empty_input(monkeypatch):

@@ -553,7 +553,7 @@ def test_summary_counts_equal_torch_layers(clf_data, batch_norm):
     def count(label):
         return int(re.search(rf"{label} params: ([\d,]+)", text).group(1).replace(",", ""))
 
-    assert count("Trainable") == trainable == model.model_.params.shape[1]
+    assert count("Trainable") == trainable == model.model_.config.architecture.n_parameters()
     assert count("Non-trainable") == frozen == model.model_.buffers.shape[1]
     assert count("Total") == trainable + frozen
     assert text.startswith('Model: "MLPClassifier"')

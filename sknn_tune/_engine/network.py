@@ -19,6 +19,10 @@ from .losses import LOSSES
 
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.1
+# Every member's row of the flat matrix starts on a 64-byte boundary (16 float32 or 8 float64
+# elements; 16 covers both): MKL's GEMM rounds differently for differently aligned outputs, and a
+# member must train to the same bits alone (row at offset 0) or as the i-th row of a stack.
+ROW_ALIGNMENT = 16
 
 
 @dataclass(frozen=True)
@@ -49,15 +53,22 @@ class Architecture:
         return layout
 
     def n_parameters(self):
+        """Trainable parameters of one member."""
         return sum(math.prod(shape) for _, _, shape in self.parameter_layout())
+
+    def row_width(self):
+        """Columns ``P`` of the flat ``(M, P)`` matrices: the parameters, then zero padding up to
+        a multiple of ``ROW_ALIGNMENT`` (the padding has zero gradient and never changes)."""
+        return -(-self.n_parameters() // ROW_ALIGNMENT) * ROW_ALIGNMENT
 
     def decay_mask(self, dtype, device):
         """``(1, P)``: 1 where weight decay / L1 apply (the weight matrices), 0 elsewhere."""
-        parts = [
-            torch.full((math.prod(shape),), float(name == "weight"), dtype=dtype, device=device)
-            for name, _, shape in self.parameter_layout()
-        ]
-        return torch.cat(parts)[None, :]
+        mask = torch.zeros(1, self.row_width(), dtype=dtype, device=device)
+        views = split_flat(mask, self.parameter_layout())
+        for name, layer, _ in self.parameter_layout():
+            if name == "weight":
+                views[name, layer].fill_(1.0)
+        return mask
 
 
 def split_flat(flat, layout):
@@ -74,7 +85,7 @@ def initial_parameters(arch, seeds, inits, dtype, device):
     """Draw every member's initial flat parameters from its own seed and initialiser name."""
     act = ACTIVATIONS[arch.activation]
     m = len(seeds)
-    flat = torch.zeros(m, arch.n_parameters(), dtype=dtype, device=device)
+    flat = torch.zeros(m, arch.row_width(), dtype=dtype, device=device)
     views = split_flat(flat, arch.parameter_layout())
     for name, layer, shape in arch.parameter_layout():
         if name == "bn_weight":
