@@ -9,6 +9,7 @@ the refit.
 
 import os
 import pickle
+import subprocess
 import sys
 from dataclasses import dataclass
 from functools import partial
@@ -28,6 +29,7 @@ from sklearn.model_selection import (
     HalvingGridSearchCV,
     HalvingRandomSearchCV,
     KFold,
+    ParameterGrid,
     RandomizedSearchCV,
 )
 from sklearn.neural_network import MLPClassifier as SklearnMLPClassifier
@@ -44,6 +46,7 @@ from sknn_tune import (
 )
 from sknn_tune._engine.trainer import StackedTrainer
 from sknn_tune.exceptions import DivergenceError
+from sknn_tune.search import _fusion
 
 ATOL = 1e-6
 FUSION_MODULE = "sknn_tune.search._fusion"
@@ -412,11 +415,13 @@ def _expected_continued_epochs(search, restarts=lambda params: False):
     return total
 
 
-def test_halving_over_max_epochs_continues_survivors(trained):
+@pytest.mark.parametrize("max_members", [None, 3], ids=["whole-rounds", "rounds-in-slices"])
+def test_halving_over_max_epochs_continues_survivors(max_members, trained):
     X, y = clf_data()
     grid = {"lr": [1e-3, 3e-3, 1e-2, 3e-2]}
     kwargs = dict(resource="max_epochs", min_resources=2, max_resources=8, factor=2, cv=3)
-    fused = FusedHalvingGridSearchCV(clf(), grid, **kwargs)
+    # max_members=3: one candidate's 3 folds per slice, each round trained and scored in slices.
+    fused = FusedHalvingGridSearchCV(clf(), grid, max_members=max_members, **kwargs)
     calls = fit_logged(fused, trained, X, y)
     ref = HalvingGridSearchCV(clf(), grid, **kwargs).fit(X, y)
     assert_same_search(fused, ref, X)
@@ -424,6 +429,7 @@ def test_halving_over_max_epochs_continues_survivors(trained):
     assert fused.n_resources_ == [2, 4, 8]
     assert fused.n_candidates_ == [4, 2, 1]
     assert_trained_once(fused, calls)
+    assert max(t.members for t in calls.fused()) <= (max_members or 12)
 
     continued = sum(n * fused.n_splits_ * (r - r_prev) for n, r, r_prev in
                     zip(fused.n_candidates_, fused.n_resources_, [0, *fused.n_resources_]))
@@ -622,7 +628,8 @@ def test_n_jobs_pickle_and_verbose(trained, capsys):
                                  scoring=partial(_accuracy_in_process, pid=os.getpid()))
     calls = fit_logged(parallel, trained, X, y)
     out = capsys.readouterr().out
-    assert "24 fits in 4 stack(s)" in out
+    # Two workers, stacks of at most 6: the 24 fits go in slices of 2 x 6, two stacks each.
+    assert out.count("Fused training of 12 fits in 2 stack(s)") == 2
     assert parallel.n_jobs == 2  # restored after fit
     assert_same_search(parallel, serial, X)
     assert_trained_once(parallel, calls)
@@ -658,3 +665,151 @@ def test_dataframe_and_string_labels(kind, trained):
     assert_trained_once(fused, calls)
     np.testing.assert_array_equal(fused.feature_names_in_, X.columns)
     assert set(fused.predict(X)) <= set(iris.target_names)
+
+
+# ----------------------------------------------------------------------------------------------
+# 10. many candidates: a batch trained and scored in slices, memory bounded
+
+
+class TaskRecorder:
+    """A scikit-learn callback recording every task it sees as its path from the root task."""
+
+    def __init__(self):
+        self.tasks = []
+
+    def setup(self, estimator, context):
+        pass
+
+    def on_fit_task_begin(self, estimator, context, **kwargs):
+        path = []
+        while context is not None:
+            path.append((context.task_name, context.task_id))
+            context = context.parent
+        self.tasks.append(path[::-1])
+
+    def on_fit_task_end(self, estimator, context, **kwargs):
+        pass
+
+    def teardown(self, estimator, context):
+        pass
+
+
+@pytest.mark.filterwarnings("ignore:One or more of the t:UserWarning")
+def test_batch_in_slices_equals_sklearn(trained):
+    # max_members=6 with 3 folds: slices of 2 candidates. The last slice's only candidate
+    # diverges: evaluated alone, scikit-learn would raise "All the 3 fits failed"; it must be
+    # scored with the candidate before it. Multimetric scores, train scores, and the callbacks'
+    # task tree are those of one call.
+    X, y, est = _diverging_setup()
+    grid = {"lr": [1e-2, 1e6, 1e-3, 3e-3, 1e7]}
+    kwargs = dict(cv=3, scoring=["r2", "neg_mean_absolute_error"], refit="r2",
+                  return_train_score=True)
+    fused, fused_tasks = FusedGridSearchCV(est, grid, max_members=6, **kwargs), TaskRecorder()
+    with pytest.warns(FitFailedWarning, match="DivergenceError"):
+        calls = fit_logged(fused.set_callbacks(fused_tasks), trained, X, y)
+    ref, ref_tasks = GridSearchCV(est, grid, **kwargs), TaskRecorder()
+    with pytest.warns(FitFailedWarning):
+        ref.set_callbacks(ref_tasks).fit(X, y)
+    assert_same_search(fused, ref, X)
+    assert_candidates_differ(fused, "mean_test_r2")
+    assert np.isnan(fused.cv_results_["mean_test_r2"][[1, 4]]).all()
+    assert fused_tasks.tasks == ref_tasks.tasks
+    assert len(fused_tasks.tasks) == 1 + 1 + 5 * 3 + 1  # the fit, the search, its fits, refit
+    assert [t.members for t in calls.fused()] == [6, 6, 3]
+    assert [t.members for t in calls.plain()] == [1]
+
+
+def test_all_fits_failing_raises_as_sklearn():
+    # Every fit of the batch fails: one error, as scikit-learn's, also when trained in slices.
+    X, y, est = _diverging_setup()
+    search = FusedGridSearchCV(est, {"lr": [1e6, 1e7, 1e8]}, cv=3, max_members=3)
+    with pytest.raises(ValueError, match="All the 9 fits failed"):
+        search.fit(X, y)
+
+
+MANY_EPOCHS = 2
+
+
+def _many_candidates_grid(n_lr):
+    return {"lr": np.geomspace(1e-4, 3e-2, n_lr).tolist(),
+            "weight_decay": [0.0, 1e-4, 1e-3, 1e-2, 1e-1]}
+
+
+def _many_candidates_estimator():
+    return reg(hidden_layer_sizes=(4,), max_epochs=MANY_EPOCHS, batch_size=128)
+
+
+def _many_candidates_run(n_lr, max_members, path):
+    """In a fresh interpreter (its peak RSS is this search's): FusedGridSearchCV over ``n_lr``
+    x 5 candidates x 5 folds; pickles to ``path`` what the test checks."""
+    import resource
+
+    held, plain_fits = [0], [0]
+    train, fit = _fusion.Fusion.train, StackedTrainer.fit
+
+    def train_counting_held(self, *args):
+        keys = train(self, *args)
+        held[0] = max(held[0], len(self.registry) + len(self.resumable))
+        return keys
+
+    def fit_counting_plain(self, *args, **kwargs):
+        plain_fits[0] += sys._getframe(1).f_globals["__name__"] == ESTIMATOR_MODULE
+        return fit(self, *args, **kwargs)
+
+    _fusion.Fusion.train, StackedTrainer.fit = train_counting_held, fit_counting_plain
+    X, y = reg_data()
+    est = _many_candidates_estimator()
+    FusedGridSearchCV(est, {"lr": [1e-3, 1e-2]}, cv=5).fit(X, y)  # imports, first allocations
+    plain_fits[0] = held[0] = 0
+    kib = 1 if sys.platform != "darwin" else 1 / 1024  # ru_maxrss: KiB on Linux, bytes on macOS
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * kib
+    search = FusedGridSearchCV(est, _many_candidates_grid(n_lr), cv=5, max_members=max_members)
+    search.fit(X, y)
+    growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * kib - before
+    with open(path, "wb") as file:
+        pickle.dump({"cv_results": search.cv_results_, "growth_mib": growth / 1024,
+                     "held": held[0], "plain_fits": plain_fits[0],
+                     "n_member_epochs": search.n_member_epochs_}, file)
+
+
+def _many_candidates(n_lr, max_members, tmp_path):
+    path = tmp_path / f"many_{n_lr}.pkl"
+    code = (f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); "
+            f"import test_search; test_search._many_candidates_run({n_lr}, {max_members}, "
+            f"{str(path)!r})")
+    subprocess.run([sys.executable, "-c", code], check=True,
+                   env={**os.environ, "OMP_NUM_THREADS": "1"})
+    with open(path, "rb") as file:
+        return pickle.load(file)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="peak memory from resource.getrusage")
+def test_many_candidates_memory_stays_bounded(tmp_path):
+    # 2000 candidates x 5 folds on CPU, in slices of 250 fits: at most one slice (and the
+    # candidate carried to the next) is held at once, so peak memory stays that of a search of
+    # 200 candidates, plus scikit-learn's own bookkeeping of 10000 fits (a few MiB).
+    max_members = 250
+    small = _many_candidates(40, max_members, tmp_path)
+    large = _many_candidates(400, max_members, tmp_path)
+    results = large["cv_results"]
+    grid = _many_candidates_grid(400)
+    assert results["params"] == list(ParameterGrid(grid))
+    assert len(results["params"]) == 2000
+    assert large["n_member_epochs"] == 2000 * 5 * MANY_EPOCHS  # every fit trained once...
+    assert large["plain_fits"] == 1  # ...in the fused stacks: the scoring pass only adopts
+    assert small["held"] == large["held"] <= max_members + 5
+    assert large["growth_mib"] < small["growth_mib"] + 32, (small, large)
+
+    # Candidates at the ends of slices (50 candidates each) against scikit-learn's search of
+    # them alone; the ranks are those of the whole batch.
+    chosen = [0, 49, 50, 51, 999, 1000, 1998, 1999]
+    ref = GridSearchCV(_many_candidates_estimator(),
+                       [{k: [v] for k, v in results["params"][i].items()} for i in chosen],
+                       cv=5).fit(*reg_data())
+    for key in ["mean_test_score", "std_test_score", *(f"split{k}_test_score" for k in range(5))]:
+        np.testing.assert_allclose(results[key][chosen], ref.cv_results_[key], rtol=0,
+                                   atol=ATOL, err_msg=key)
+    means = results["mean_test_score"]
+    np.testing.assert_array_equal(results["rank_test_score"],
+                                  1 + (means[None, :] > means[:, None]).sum(axis=1))

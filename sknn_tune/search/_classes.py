@@ -1,8 +1,10 @@
 """The fused search classes: scikit-learn's searches, with every batch of fits trained at once."""
 
+import contextlib
 import inspect
 import re
 import textwrap
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -28,6 +30,11 @@ class _FusedSearchMixin:
     the member trained for it, so ``cv_results_`` is scikit-learn's, number for number. The
     scoring pass runs in this process (``n_jobs`` and the active joblib backend, dask say, drive
     the fused stacks instead), since the pretrained members live here.
+
+    A batch larger than the stacks that train at once goes to scikit-learn in slices of
+    candidates, each trained, then evaluated by its own ``evaluate_candidates`` call (which
+    accumulates ``cv_results_``, as successive halving's rounds do), then let go: memory does not
+    grow with the number of candidates.
     """
 
     def fit(self, X, y=None, **params):
@@ -50,9 +57,12 @@ class _FusedSearchMixin:
         """
         X_checked, y_checked = indexable(X, y)
         routed = self._get_routed_params_for_fit(_check_method_params(X_checked, params=params))
+        # Only successive halving over a parameter (max_epochs) continues trained members in
+        # its next round; over n_samples every round trains on other rows.
+        continues = getattr(self, "resource", "n_samples") != "n_samples"
         self._fusion = Fusion(self.estimator, X_checked, y_checked, routed.estimator.fit,
                               max_members=self.max_members, n_jobs=self.n_jobs,
-                              verbose=self.verbose)
+                              verbose=self.verbose, continues=continues)
         self._split_params = routed.splitter.split
         n_jobs = self.n_jobs
         self.n_jobs = 1
@@ -73,18 +83,108 @@ class _FusedSearchMixin:
         def fused_evaluate(candidate_params, cv=None, more_results=None, callback_ctx=None):
             candidate_params = list(candidate_params)
             splits = list((cv or self._checked_cv_orig).split(X, y, **self._split_params))
-            fusion.train(candidate_params, splits)
-            return evaluate_candidates(candidate_params, cv=same_splits(splits),
-                                       more_results=more_results, callback_ctx=callback_ctx)
+
+            def evaluate(start, stop, final):
+                """Let scikit-learn fit (adopting the pretrained members) and score candidates
+                ``start:stop`` of this batch: their part of ``more_results``, their task ids."""
+                part = slice(start, stop)
+                part_results = None
+                if more_results is not None:
+                    part_results = {key: list(values)[part] for key, values in more_results.items()}
+                part_ctx = None
+                if callback_ctx is not None:
+                    part_ctx = _ShiftedTasks(callback_ctx, start * len(splits))
+                with _only_final_warnings(final):
+                    return evaluate_candidates(candidate_params[part], cv=same_splits(splits),
+                                               more_results=part_results, callback_ctx=part_ctx)
+
+            return _in_slices(fusion, candidate_params, splits, evaluate)
 
         super()._run_search(fused_evaluate, callback_ctx=callback_ctx)
+
+
+def _in_slices(fusion, candidate_params, splits, evaluate):
+    """Train and evaluate a batch a slice of candidates at a time; the last call's results.
+
+    scikit-learn raises when every fit of one ``evaluate_candidates`` call fails, which must only
+    happen when every fit of the batch does. A fit surely succeeds when its member did not
+    diverge (scikit-learn's fit adopts it as it is). So a call holds such a fit, and ends just
+    before the last candidate trained so far that has one: that candidate and the few after it
+    wait, with their members, for the next call, and the last call holds a sure fit too.
+    """
+    size = fusion.slice_size(candidate_params, splits)
+    registry = fusion.registry
+    keys = []  # per candidate trained so far, the fit keys it registered
+    done = 0  # candidates evaluated
+    try:
+        for start in range(0, len(candidate_params), size):
+            keys += fusion.train(candidate_params[start:start + size], splits)
+            if len(keys) == len(candidate_params):
+                break  # the last call evaluates the rest
+            sure = [i for i in range(done, len(keys))
+                    if any(_adopted_without_error(registry.get(key)) for key in keys[i])]
+            if len(sure) < 2:
+                continue
+            evaluate(done, sure[-1], final=False)
+            for evaluated in keys[done:sure[-1]]:
+                for key in evaluated:  # what scikit-learn did not adopt (a failed fit)
+                    registry.pop(key, None)
+            done = sure[-1]
+        return evaluate(done, len(candidate_params), final=True)
+    finally:
+        registry.clear()
+
+
+def _adopted_without_error(entry):
+    """Whether scikit-learn's fit of a registered member (or list of copies; None: nothing)
+    succeeds: it adopts the member as it is, and fails only if the member diverged."""
+    member = entry[0] if isinstance(entry, list) else entry
+    return member is not None and not member.diverged[0]
+
+
+class _ShiftedTasks:
+    """A callback context whose subtasks' ``task_id`` starts at ``offset``.
+
+    ``evaluate_candidates`` numbers the fits of each call from 0 in the context it is given; the
+    slices of a batch continue the numbering where the previous slice ended, so the task tree is
+    the one a single call builds.
+    """
+
+    def __init__(self, context, offset):
+        self._context = context
+        self._offset = offset
+
+    def subcontext(self, task_name="", task_id=None, **kwargs):
+        if task_id is not None:
+            task_id += self._offset
+        return self._context.subcontext(task_name=task_name, task_id=task_id, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._context, name)
+
+
+@contextlib.contextmanager
+def _only_final_warnings(final):
+    """Silence the non-finite score warning that ``evaluate_candidates`` gives for the results
+    so far, except after a batch's last slice: it warns once per batch, as without slices."""
+    with warnings.catch_warnings():
+        if not final:
+            warnings.filterwarnings("ignore", category=UserWarning,
+                                    message="One or more of the .* scores are non-finite")
+        yield
 
 
 _MAX_MEMBERS = {"max_members": [Interval(Integral, 1, None, closed="left"), None]}
 _MAX_MEMBERS_DOC = """
     max_members : int, default=None
         Most candidate x fold members trained in one stack. None picks it from a memory estimate
-        (2 GiB on CPU, half the free GPU memory); on CUDA out-of-memory a stack is halved.
+        (2 GiB on CPU, half the free GPU memory, at most 2048 members); on CUDA out-of-memory a
+        stack is halved.
+"""
+_SLICES_DOC = """\
+        A batch of candidates with more members than the stacks that train at once (one per
+        worker) is trained and scored a slice of that many at a time, so memory does not grow
+        with the number of candidates; scikit-learn then reports failed fits per slice.
 """
 _ATTRIBUTE_DOC = """
     n_member_epochs_ : int
@@ -116,7 +216,7 @@ def _fused_doc(base, example):
 
     Parameters
     ----------
-{_sklearn_section(base, "Parameters")}{_MAX_MEMBERS_DOC}
+{_sklearn_section(base, "Parameters")}{_MAX_MEMBERS_DOC}{_SLICES_DOC}
     Attributes
     ----------
 {_sklearn_section(base, "Attributes")}{_ATTRIBUTE_DOC}

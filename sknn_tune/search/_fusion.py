@@ -209,14 +209,19 @@ class Fusion:
     # ------------------------------------------------------------------------------------------
 
     def train(self, candidate_params, splits):
-        """Train every candidate x fold of this batch that fusion can, and register them."""
+        """Train every candidate x fold of this batch that fusion can, and register them.
+
+        Returns, per candidate, the fit keys registered for its folds (none where it is not
+        fused).
+        """
+        candidate_keys = [[] for _ in candidate_params]
         if not self.enabled:
-            return
+            return candidate_keys
         # Prefix outputs are keyed by fold number: only valid for this batch's splits (successive
         # halving over n_samples, or an unseeded splitter, gives other rows under the same number).
         self._prefix_outputs = {}
         plans, copies = [], {}
-        for params in candidate_params:
+        for params, keys in zip(candidate_params, candidate_keys):
             for fold, (train, _) in enumerate(splits):
                 planned = self._plan(params, fold, train)
                 if planned is None:
@@ -224,6 +229,7 @@ class Fusion:
                 # Candidates that set the same parameters (overlapping grids) are one fit: train
                 # it once, and give each of them its own copy.
                 key = planned.plan.key
+                keys.append(key)
                 if key in copies:
                     copies[key] += 1
                 else:
@@ -261,6 +267,7 @@ class Fusion:
                 self.registry[planned.plan.key] = [member, *extra] if extra else member
                 if planned.resume_key is not None:
                     self.resumable[planned.resume_key] = (member, member_rows)
+        return candidate_keys
 
     def _plan(self, params, fold, train):
         """A :class:`Planned` candidate x fold, or None if it cannot be fused."""
