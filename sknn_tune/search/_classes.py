@@ -178,7 +178,7 @@ _MAX_MEMBERS = {"max_members": [Interval(Integral, 1, None, closed="left"), None
 _MAX_MEMBERS_DOC = """
     max_members : int, default=None
         Most candidate x fold members trained in one stack. None picks it from a memory estimate
-        (2 GiB on CPU, half the free GPU memory, at most 2048 members); on CUDA out-of-memory a
+        (2 GiB and at most 512 members on CPU, half the free GPU memory); on CUDA out-of-memory a
         stack is halved.
 """
 _SLICES_DOC = """\

@@ -38,11 +38,11 @@ from ._dask import dask_client, train_on_dask
 
 CPU_MEMORY_BUDGET = 2 * 2**30
 GPU_MEMORY_SHARE = 0.5
-# Most members a stack gets from the memory estimate. Larger stacks train no faster per member on
-# CPU (a 6-8-3 MLP: 0.18 ms per member-epoch at 1024 members, 0.17 at 4096; a 40-128-64-5 one
-# slows from 14 to 28 ms between 64 and 1024), and every member of a slice waits, planned and then
-# trained, on the host until scikit-learn has scored it: this also bounds a slice.
-MAX_STACK_MEMBERS = 2048
+# Most members a CPU stack gets from the memory estimate. Larger stacks train no faster per member
+# (a 6-8-3 MLP: 0.20 ms per member-epoch at 256 members, 0.18 at 1024, 0.17 at 4096; a 40-128-64-5
+# one slows from 14 ms at 64 to 17 at 256 and 28 at 1024), while a stack's training memory and a
+# slice's members, which wait on the host until scikit-learn has scored them, grow with it.
+CPU_MAX_MEMBERS = 512
 RESOURCE_PARAMETER = "max_epochs"
 SPREAD_DEVICES = ("auto", "cuda")  # an estimator's device that lets its stacks go to any GPU
 
@@ -191,7 +191,7 @@ class Fusion:
         self.registry = {}  # fit key -> trained single-member trainer(s), for scikit-learn's pass
         self.resumable = {}  # resume key -> live single-member trainer (successive halving)
         self.epochs_trained = 0  # member-epochs, so tests can check nothing trains twice
-        self._prefix_outputs = {}
+        self._prefix_outputs, self._fold_rows = {}, {}
         self.enabled = (split_estimator(estimator)[1] is not None
                         and self._weight_param_name(estimator) is not False)
 
@@ -219,7 +219,7 @@ class Fusion:
             return candidate_keys
         # Prefix outputs are keyed by fold number: only valid for this batch's splits (successive
         # halving over n_samples, or an unseeded splitter, gives other rows under the same number).
-        self._prefix_outputs = {}
+        self._prefix_outputs, self._fold_rows = {}, {}
         plans, copies = [], {}
         for params, keys in zip(candidate_params, candidate_keys):
             for fold, (train, _) in enumerate(splits):
@@ -275,7 +275,14 @@ class Fusion:
         prefix, mlp = split_estimator(estimator)
         if mlp is None:
             return None
-        X_train, y_train = _safe_split(estimator, self.X, self.y, train)
+        # A bare network's candidates share one copy of each fold's rows (a pipeline's steps may
+        # change their input in place: each of its candidates gets its own).
+        if prefix is None:
+            if fold not in self._fold_rows:
+                self._fold_rows[fold] = _safe_split(estimator, self.X, self.y, train)
+            X_train, y_train = self._fold_rows[fold]
+        else:
+            X_train, y_train = _safe_split(estimator, self.X, self.y, train)
         weight_name = self._weight_param_name(estimator)
         sample_weight = None
         if weight_name:  # indexed as scikit-learn's _fit_and_score does (None stays None)
@@ -314,10 +321,9 @@ class Fusion:
         per_member = itemsize * (8 * arch.n_parameters() + activations
                                  + 2 * n_rows * (arch.n_features + arch.n_outputs))
         if config.device.type == "cuda":
-            budget = GPU_MEMORY_SHARE * torch.cuda.mem_get_info(config.device)[0]
-        else:
-            budget = CPU_MEMORY_BUDGET
-        return max(1, min(MAX_STACK_MEMBERS, int(budget // per_member)))
+            return max(1, int(GPU_MEMORY_SHARE * torch.cuda.mem_get_info(config.device)[0]
+                              // per_member))
+        return max(1, min(CPU_MAX_MEMBERS, int(CPU_MEMORY_BUDGET // per_member)))
 
     def slice_size(self, candidate_params, splits):
         """How many of ``candidate_params`` to train, and let scikit-learn score, at a time.
@@ -330,7 +336,7 @@ class Fusion:
         n_candidates = max(1, len(candidate_params))
         planned = None
         if self.enabled and splits:
-            self._prefix_outputs = {}
+            self._prefix_outputs, self._fold_rows = {}, {}
             for params in candidate_params:
                 planned = self._plan(params, 0, splits[0][0])
                 if planned is not None:
