@@ -229,6 +229,36 @@ def test_stack_jobs_cross_process_boundaries(monkeypatch):
     assert halving.n_member_epochs_ == halving_ref.n_member_epochs_ == 3 * (2 * 2 + 2)
 
 
+def test_out_of_memory_stack_is_split_and_finishes(monkeypatch):
+    # A device that holds at most two members: a larger stack raises CUDA's out-of-memory error
+    # (as torch does on the GPU), the stack is trained in halves, and the search ends with the
+    # results of a search that never ran out of memory. One member that does not fit raises.
+    ref = FusedGridSearchCV(clf(), GRID, cv=3).fit(_X, _Y)
+    original = StackedTrainer.fit
+    attempts = []
+
+    def fit(self, *args, **kwargs):
+        attempts.append(len(self.members))
+        if len(self.members) > 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(StackedTrainer, "fit", fit)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+    split = FusedGridSearchCV(clf(), GRID, cv=3).fit(_X, _Y)
+    assert_same_results(split, ref)
+    assert split.n_member_epochs_ == ref.n_member_epochs_
+    # Two stacks of six members: 6 -> 3 + 3 -> 2 + 1 each, and the refit (one member).
+    assert sorted(attempts, reverse=True) == [6, 6, 3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 1]
+
+    def out_of_memory(self, *args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(StackedTrainer, "fit", out_of_memory)
+    with pytest.raises(torch.cuda.OutOfMemoryError, match="out of memory"):
+        FusedGridSearchCV(clf(), GRID, cv=3, error_score="raise").fit(_X, _Y)
+
+
 # ----------------------------------------------------------------------------------------------
 # dask
 
