@@ -719,6 +719,22 @@ def test_batch_in_slices_equals_sklearn(trained):
     assert [t.members for t in calls.plain()] == [1]
 
 
+def test_slices_filled_by_stack_size(trained, monkeypatch):
+    # A slice holds the members that fill one stack (one worker): two candidates x 3 folds of the
+    # small network, whose stacks hold 6, but one candidate of the larger one, whose hold 3.
+    def stack_size(self, group):
+        return 6 if group[0].plan.config.architecture.hidden_layer_sizes == (8,) else 3
+
+    monkeypatch.setattr(_fusion.Fusion, "_stack_size", stack_size)
+    X, y = clf_data()
+    grid = {"hidden_layer_sizes": [(8,), (16, 8)], "lr": [1e-3, 1e-2, 3e-2, 1e-1]}
+    fused = FusedGridSearchCV(clf(), grid, cv=3)
+    calls = fit_logged(fused, trained, X, y)
+    assert [t.members for t in calls.fused()] == [6, 6, 3, 3, 3, 3]
+    assert_same_search(fused, GridSearchCV(clf(), grid, cv=3).fit(X, y), X)
+    assert_trained_once(fused, calls)
+
+
 def test_all_fits_failing_raises_as_sklearn():
     # Every fit of the batch fails: one error, as scikit-learn's, also when trained in slices.
     X, y, est = _diverging_setup()
@@ -747,8 +763,8 @@ def _many_candidates_run(n_lr, max_members, path):
     held, plain_fits = [0], [0]
     train, fit = _fusion.Fusion.train, StackedTrainer.fit
 
-    def train_counting_held(self, *args):
-        keys = train(self, *args)
+    def train_counting_held(self, *args, **kwargs):
+        keys = train(self, *args, **kwargs)
         held[0] = max(held[0], len(self.registry) + len(self.resumable))
         return keys
 

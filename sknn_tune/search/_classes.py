@@ -112,13 +112,12 @@ def _in_slices(fusion, candidate_params, splits, evaluate):
     before the last candidate trained so far that has one: that candidate and the few after it
     wait, with their members, for the next call, and the last call holds a sure fit too.
     """
-    size = fusion.slice_size(candidate_params, splits)
     registry = fusion.registry
     keys = []  # per candidate trained so far, the fit keys it registered
     done = 0  # candidates evaluated
     try:
-        for start in range(0, len(candidate_params), size):
-            keys += fusion.train(candidate_params[start:start + size], splits)
+        while len(keys) < len(candidate_params):
+            keys += fusion.train(candidate_params[len(keys):], splits, in_slices=True)
             if len(keys) == len(candidate_params):
                 break  # the last call evaluates the rest
             sure = [i for i in range(done, len(keys))
@@ -183,8 +182,9 @@ _MAX_MEMBERS_DOC = """
 """
 _SLICES_DOC = """\
         A batch of candidates with more members than the stacks that train at once (one per
-        worker) is trained and scored a slice of that many at a time, so memory does not grow
-        with the number of candidates; scikit-learn then reports failed fits per slice.
+        worker) fill is trained and scored a slice at a time, each slice the candidates that
+        fill them, so memory does not grow with the number of candidates; scikit-learn then
+        reports failed fits per slice.
 """
 _ATTRIBUTE_DOC = """
     n_member_epochs_ : int

@@ -18,6 +18,7 @@ import contextlib
 import math
 from collections import defaultdict
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from typing import NamedTuple
 
 import numpy as np
@@ -208,24 +209,35 @@ class Fusion:
 
     # ------------------------------------------------------------------------------------------
 
-    def train(self, candidate_params, splits):
+    def train(self, candidate_params, splits, in_slices=False):
         """Train every candidate x fold of this batch that fusion can, and register them.
 
-        Returns, per candidate, the fit keys registered for its folds (none where it is not
-        fused).
+        ``in_slices`` trains only the first candidates, as many as fill the stacks that train at
+        once (one per worker or GPU; at least one candidate): the caller trains the others once
+        scikit-learn has scored these, so that what waits to be scored does not grow with the
+        number of candidates. Returns, per candidate trained, the fit keys registered for its
+        folds (none where it is not fused).
         """
-        candidate_keys = [[] for _ in candidate_params]
         if not self.enabled:
-            return candidate_keys
+            return [[] for _ in candidate_params]
         # Prefix outputs are keyed by fold number: only valid for this batch's splits (successive
         # halving over n_samples, or an unseeded splitter, gives other rows under the same number).
         self._prefix_outputs, self._fold_rows = {}, {}
-        plans, copies = [], {}
-        for params, keys in zip(candidate_params, candidate_keys):
+        plans, copies, candidate_keys = [], {}, []
+        slots = self._parallel_stacks() if in_slices else math.inf
+        stack_sizes, filled = {}, 0  # stacks the planned members fill, each of its group's size
+        for params in candidate_params:
+            if filled >= slots:
+                break
+            keys = []
+            candidate_keys.append(keys)
             for fold, (train, _) in enumerate(splits):
                 planned = self._plan(params, fold, train)
                 if planned is None:
                     continue
+                if _group(planned) not in stack_sizes:
+                    stack_sizes[_group(planned)] = self._stack_size([planned])
+                filled += Fraction(1, stack_sizes[_group(planned)])
                 # Candidates that set the same parameters (overlapping grids) are one fit: train
                 # it once, and give each of them its own copy.
                 key = planned.plan.key
@@ -236,8 +248,8 @@ class Fusion:
                     copies[key] = 0
                     plans.append(planned)
         stacks = defaultdict(list)
-        for planned in plans:  # members with a validation scorer need a monitor: own stacks
-            stacks[planned.plan.config, planned.scorer is not None, planned.spread].append(planned)
+        for planned in plans:
+            stacks[_group(planned)].append(planned)
         chunks = [group[i:i + size] for group in stacks.values()
                   for size in [self._stack_size(group)] for i in range(0, len(group), size)]
         devices = engine_device.available_devices()
@@ -325,29 +337,11 @@ class Fusion:
                               // per_member))
         return max(1, min(CPU_MAX_MEMBERS, int(CPU_MEMORY_BUDGET // per_member)))
 
-    def slice_size(self, candidate_params, splits):
-        """How many of ``candidate_params`` to train, and let scikit-learn score, at a time.
-
-        A slice fills the stacks that train at once (one per worker, or per GPU) with members
-        of the first candidate's configuration, so that the members planned and trained but
-        not yet scored do not grow with the number of candidates. At least one candidate;
-        all of them when nothing is fused.
-        """
-        n_candidates = max(1, len(candidate_params))
-        planned = None
-        if self.enabled and splits:
-            self._prefix_outputs, self._fold_rows = {}, {}
-            for params in candidate_params:
-                planned = self._plan(params, 0, splits[0][0])
-                if planned is not None:
-                    break
-        if planned is None:
-            return n_candidates
+    def _parallel_stacks(self):
+        """How many stacks train at once: one per worker of the backend, or per GPU."""
         n_jobs = self.n_jobs if self.n_jobs is not None else self._context_n_jobs
-        workers = max(self.backend.effective_n_jobs(1 if n_jobs is None else n_jobs),
-                      len(engine_device.available_devices()), 1)
-        members = self._stack_size([planned]) * workers
-        return min(n_candidates, max(1, members // len(splits)))
+        workers = self.backend.effective_n_jobs(1 if n_jobs is None else n_jobs)
+        return max(workers, len(engine_device.available_devices()), 1)
 
     def _job(self, chunk, slot):
         """``(job, rows)``: the chunk's :class:`StackJob`, and each member's rows in its own
@@ -380,6 +374,12 @@ class Fusion:
                        [plan.Y for _, plan in blocks.values()], starts, scorers,
                        chunk[0].spread, slot)
         return job, rows
+
+
+def _group(planned):
+    """What a member shares with the others of its stack: the configuration; a validation
+    scorer (members with one need a monitor: own stacks); the devices it may go to."""
+    return planned.plan.config, planned.scorer is not None, planned.spread
 
 
 def _split_for_devices(chunks, n_devices):
