@@ -493,21 +493,21 @@ class _EpochUpdate:
     def __init__(self, trainer, grad, training, lr_now, penalties):
         self.trainer, self.grad, self.penalties = trainer, grad, penalties
         self.optimizer = OPTIMIZERS[trainer.config.optimizer]
-        members = trainer.members
-        lr = lr_now * np.array([c.lr for c in members], dtype=float)
+        configs = trainer.members
+        lr = lr_now * np.array([c.lr for c in configs], dtype=float)
         groups = {}
         for i in np.flatnonzero(training):
-            key = (float(lr[i]), *(float(getattr(members[i], name))
+            key = (float(lr[i]), *(float(getattr(configs[i], name))
                                    for name in self.optimizer.hyper_names))
             groups.setdefault(key, []).append(int(i))
-        rows = {"params": trainer.params.unbind(0), "grads": grad.unbind(0),
+        params = trainer.params
+        rows = {"params": params.unbind(0), "grads": grad.unbind(0),
                 "steps": trainer.steps.unbind(0)}
         rows.update({name: value.unbind(0) for name, value in trainer.state.items()})
         # (lr, hyper, member indices, their rows of every matrix), made once per epoch.
-        self.groups = [(key[0], dict(zip(self.optimizer.hyper_names, key[1:])), np.array(members),
-                        {name: [r[i] for i in members] for name, r in rows.items()})
-                       for key, members in groups.items()]
-        params = trainer.params
+        self.groups = [(key[0], dict(zip(self.optimizer.hyper_names, key[1:])), np.array(indices),
+                        {name: [r[i] for i in indices] for name, r in rows.items()})
+                       for key, indices in groups.items()]
         self.decay = None
         if self.optimizer.decoupled_weight_decay and penalties.l2 is not None:
             # AdamW shrinks the weights by lr * weight_decay before its step, as torch.optim does.
@@ -532,9 +532,9 @@ class _EpochUpdate:
             trainer.steps.add_(active_t)
             if self.decay is not None:
                 params.mul_(torch.where(active_t, self.decay, 1.0))
-        for lr, hyper, members, rows in self.groups:
+        for lr, hyper, indices, rows in self.groups:
             if not everyone:
-                keep = np.flatnonzero(active[members])
+                keep = np.flatnonzero(active[indices])
                 if len(keep) == 0:
                     continue
                 rows = {name: [r[k] for k in keep] for name, r in rows.items()}
