@@ -13,12 +13,11 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import BaseEstimator, _fit_context
+from sklearn.base import BaseEstimator
 from sklearn.metrics import get_scorer, get_scorer_names
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
 from ._engine import (
@@ -34,7 +33,8 @@ from ._engine import (
 )
 from ._engine.device import compute_dtype, resolve_device, usable_device
 from ._engine.network import split_flat
-from ._pretrained import FitPlan, fit_key, pretrained_model, serving_active
+from ._fit_protocol import FitPlan, provided_trainer
+from ._sklearn_compat import Interval, StrOptions, _check_sample_weight, _fit_context
 from ._summary import model_summary
 from .exceptions import DivergenceError
 
@@ -213,8 +213,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         before = {name: value for name, value in vars(self).items()
                   if _is_fitted_attribute(name) and not (classes is not None and name == "classes_")}
         try:
-            plan = self._plan_fit(X, y, sample_weight, X_val, y_val, incremental, classes,
-                                  continuing)
+            plan = self._plan(X, y, sample_weight, X_val, y_val, incremental, classes, continuing)
             if continuing and plan.config.architecture != self.model_.config.architecture:
                 raise ValueError(
                     "warm_start / partial_fit cannot change the network's structure: it was "
@@ -226,37 +225,86 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
             vars(self).update(before)
             raise
         if continuing:
-            self.model_.members = [replace(plan.member, seed=int(self.model_.seeds[0]))]
-            self.model_.reset_stopping()
+            trainer = self.model_
+            trainer.members = [replace(plan.member, seed=int(trainer.seeds[0]))]
+            trainer.reset_stopping()
         else:
-            # A fused search may have trained this very fit already, beside other candidates.
-            pretrained = pretrained_model(plan.key)
-            if pretrained is not None:
-                self.model_ = pretrained
-                self._finish_fit()
-                return self
-            self.model_ = StackedTrainer(plan.config, [plan.member])
+            trained = provided_trainer(plan)
+            if trained is not None:
+                return self.adopt(plan, trained)
+            trainer = StackedTrainer(plan.config, [plan.member])
+        self.model_ = trainer
         X_t = _as_tensor(plan.X, plan.config.dtype, plan.config.device)
         Y_t = _as_tensor(plan.Y, plan.config.dtype, plan.config.device)
         n_epochs = 1 if incremental else (self.max_epochs if continuing else None)
+        monitor = plan.monitor
         with tqdm(total=n_epochs or self.max_epochs, disable=not self.verbose, unit="epoch",
                   desc=type(self).__name__) as bar:
-            self.model_.fit(X_t, Y_t, [plan.data], n_epochs=n_epochs,
-                            on_epoch=lambda trainer: _report_epoch(bar, trainer),
-                            monitor=self._scoring_monitor(plan))
+            trainer.fit(X_t, Y_t, [plan.data], n_epochs=n_epochs,
+                        on_epoch=lambda trainer: _report_epoch(bar, trainer),
+                        monitor=None if monitor is None else
+                        lambda trainer, members: [monitor(trainer, i) for i in members])
+        return self.adopt(plan, trainer)
+
+    # ------------------------------------------------------------------------------------------
+    # the fit protocol (see sknn_tune._fit_protocol): plan a fit, adopt a trained member
+
+    def plan_fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None):
+        """Validate a fit's inputs and translate them, with the hyperparameters, for the engine.
+
+        The first step of :meth:`fit`, for callers that train many fits together (the fused
+        searches): they plan each fit, train the plans' members as one stacked model, and each
+        fit then :meth:`adopt` s its member. Like ``fit``, it validates the parameters and sets
+        the fitted attributes that describe the data (``n_features_in_``, ``classes_``, ...).
+
+        Parameters
+        ----------
+        X, y, sample_weight, X_val, y_val
+            As for :meth:`fit`.
+
+        Returns
+        -------
+        plan : FitPlan
+            The validated arrays, the rows and weights to train and validate on, the seed and
+            the engine's configuration (see :class:`sknn_tune._fit_protocol.FitPlan`).
+        """
+        self._validate_params()
+        return self._plan(X, y, sample_weight, X_val, y_val)
+
+    def adopt(self, plan, trainer):
+        """Take ``trainer``, a trained single-member engine trainer of ``plan``, as this
+        estimator's model, and set the fitted attributes from it.
+
+        The last step of :meth:`fit`; after :meth:`plan_fit` on the same estimator.
+
+        Parameters
+        ----------
+        plan : FitPlan
+            The plan the member was trained from.
+        trainer : StackedTrainer
+            The trained member.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+
+        Raises
+        ------
+        DivergenceError
+            If the member's training diverged.
+        """
+        if trainer.config.architecture != plan.config.architecture or len(trainer.members) != 1:
+            raise ValueError("adopt takes the single trained member of this plan's network; got "
+                             f"{len(trainer.members)} member(s) of {trainer.config.architecture}.")
+        self.model_ = trainer
         self._finish_fit()
         return self
 
-    def _plan_fit(self, X, y, sample_weight, X_val=None, y_val=None, incremental=False,
-                  classes=None, continuing=False, keyed=None):
-        """Validate the inputs and translate them, with the hyperparameters, for the engine.
-
-        The fused search calls this for every candidate x fold to train them together; ``fit``
-        calls it for itself. Both therefore agree on the data, the seed and the validation split.
-        ``keyed`` computes the plan's fit key (a pass over the data): by default only while a
-        fused search serves pretrained fits.
-        """
-        keyed = serving_active() if keyed is None else keyed
+    def _plan(self, X, y, sample_weight, X_val=None, y_val=None, incremental=False,
+              classes=None, continuing=False):
+        """:meth:`plan_fit` for ``fit``, ``partial_fit`` (``incremental``: no validation split,
+        ``classes``) and warm starts (``continuing``: the fitted encoding, device and dtype)."""
         X, y = validate_data(self, X, y, reset=not continuing, dtype=[np.float64, np.float32],
                              multi_output=True, y_numeric=self._y_numeric)
         Y, codes = self._encode_targets(y, reset=not continuing, classes=classes)
@@ -288,11 +336,12 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
             dtype = compute_dtype(device, X.dtype.name)
         data = MemberData(rows, sample_weight[rows],
                           val_rows, None if val_rows is None else sample_weight[val_rows])
-        return FitPlan(
+        plan = FitPlan(
+            params=self.get_params(deep=False),
             config=self._stack_config(X.shape[1], Y.shape[1], len(rows), device, dtype),
-            member=self._member_config(seed, incremental), data=data, X=X, Y=Y,
-            # Hashing the data costs a pass over X: only a fused search needs the key.
-            key=fit_key(self.get_params(deep=False), X, Y, sample_weight) if keyed else None)
+            member=self._member_config(seed, incremental), data=data, X=X, Y=Y)
+        plan.monitor = self._scoring_monitor(plan)
+        return plan
 
     def _validation_split(self, n, stratify, rs):
         if stratify is not None and np.unique(stratify, return_counts=True)[1].min() < 2:
@@ -332,16 +381,9 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
             patience=self.patience, tol=self.tol, restore_best_weights=self.restore_best_weights)
 
     def _scoring_monitor(self, plan):
-        """The engine's ``monitor`` for ``scoring``: None when the validation loss decides."""
-        score = self._live_scorer(plan)
-        if score is None:
-            return None
-        return lambda trainer, members: [score(trainer, i) for i in members]
-
-    def _live_scorer(self, plan):
-        """``score(trainer, member)``: the ``scoring`` scorer on ``plan``'s validation rows,
+        """``monitor(trainer, member)``: the ``scoring`` scorer on ``plan``'s validation rows,
         predicting with that member's live (still training) weights; None without ``scoring`` or
-        without validation rows. A stack's monitor is one of these per member."""
+        without validation rows (the validation loss decides)."""
         val_rows = plan.data.val_rows
         if self.scoring is None or val_rows is None or len(val_rows) == 0:
             return None
@@ -351,17 +393,17 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         # Weighted like the validation loss; a custom callable gets (estimator, X, y) only.
         weighted = isinstance(self.scoring, str) and weight is not None and np.any(weight != 1)
         kwargs = {"sample_weight": weight} if weighted else {}
-        # The scorer calls predict / predict_proba of a fitted-looking copy that predicts with
-        # the live weights; X_val is validated already, so the copy forgets the feature names.
+        # The scorer calls predict / predict_proba of a fitted-looking copy whose model is the
+        # live member; X_val is validated already, so the copy forgets the feature names.
         view = object.__new__(type(self))
         view.__dict__.update(self.__dict__)
         view.__dict__.pop("feature_names_in_", None)
 
-        def score(trainer, member):
-            view._live_member = (trainer, member)
+        def monitor(trainer, member):
+            view.model_ = _LiveMember(trainer, member)
             return float(scorer(view, X_val, y_val, **kwargs))
 
-        return score
+        return monitor
 
     def _finish_fit(self):
         """Set the fitted attributes from ``model_``; raise if training diverged."""
@@ -388,16 +430,11 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         """Network outputs after the loss's link, as a numpy array ``(n, k)``."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        # A _live_scorer view predicts with a live member; it has no model_ in a fused search.
-        trainer, member = getattr(self, "_live_member", None) or (self.model_, None)
-        device = usable_device(trainer.config.device)
-        params_device = trainer.params.device
-        if params_device != device:
-            trainer = trainer.to(device)  # unpickled from a GPU machine; lives on CPU now
-        X_t = _as_tensor(X, trainer.config.dtype, device)
-        if member is None:
-            return trainer.predict(X_t)[0].cpu().numpy()
-        return trainer.predict(X_t, live=True, members=[member])[0].cpu().numpy()
+        model = self.model_
+        device = usable_device(model.config.device)
+        if model.params.device != device:
+            model = model.to(device)  # unpickled from a GPU machine; lives on CPU now
+        return model.predict(_as_tensor(X, model.config.dtype, device))[0].cpu().numpy()
 
     def to_torch(self, dtype=None):
         """The trained network as a :class:`torch.nn.Sequential` of ordinary layers.
@@ -516,6 +553,18 @@ def _as_tensor(array, dtype, device):
     if not array.flags.writeable:
         array = array.copy()
     return torch.as_tensor(array, dtype=dtype, device=device)
+
+
+class _LiveMember:
+    """One member of a stack that is still training, predicting with its live weights: the
+    model of the copy a ``scoring`` monitor scores after each epoch."""
+
+    def __init__(self, trainer, member):
+        self.trainer, self.member = trainer, member
+        self.config, self.params = trainer.config, trainer.params
+
+    def predict(self, X):
+        return self.trainer.predict(X, live=True, members=[self.member])
 
 
 def _report_epoch(bar, trainer):

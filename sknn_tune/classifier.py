@@ -1,13 +1,13 @@
 """MLPClassifier: a multilayer perceptron classifier trained with PyTorch."""
 
 import numpy as np
-from sklearn.base import ClassifierMixin, _fit_context
-from sklearn.utils._param_validation import StrOptions
+from sklearn.base import ClassifierMixin
 from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
 from ._base import SHARED_ATTRIBUTES_DOC, SHARED_PARAMETERS_DOC, _BaseMLP
+from ._sklearn_compat import StrOptions, _check_partial_fit_first_call, _fit_context
 
 _LOSSES = {"log_loss": "softmax_log_loss", "squared_error": "softmax_squared_error"}
 

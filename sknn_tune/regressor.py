@@ -1,10 +1,10 @@
 """MLPRegressor: a multilayer perceptron regressor trained with PyTorch."""
 
 import numpy as np
-from sklearn.base import RegressorMixin, _fit_context
-from sklearn.utils._param_validation import StrOptions
+from sklearn.base import RegressorMixin
 
 from ._base import SHARED_ATTRIBUTES_DOC, SHARED_PARAMETERS_DOC, _BaseMLP
+from ._sklearn_compat import StrOptions, _fit_context
 
 _LOSSES = {"squared_error": "squared_error", "absolute_error": "absolute_error",
            "huber": "huber"}

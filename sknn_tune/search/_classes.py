@@ -16,11 +16,11 @@ from sklearn.model_selection import (
     HalvingRandomSearchCV,
     RandomizedSearchCV,
 )
-from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import _check_method_params, indexable
+from sklearn.utils.validation import indexable
 
-from .._pretrained import serving
+from .._sklearn_compat import Interval, _check_method_params
 from ._fusion import Fusion, same_splits
+from ._pretrained import serving
 
 
 class _FusedSearchMixin:
@@ -57,13 +57,11 @@ class _FusedSearchMixin:
         """
         X_checked, y_checked = indexable(X, y)
         routed = self._get_routed_params_for_fit(_check_method_params(X_checked, params=params))
-        # Only successive halving over a parameter (max_epochs) continues trained members in
-        # its next round; over n_samples every round trains on other rows.
-        continues = getattr(self, "resource", "n_samples") != "n_samples"
         self._fusion = Fusion(self.estimator, X_checked, y_checked, routed.estimator.fit,
                               max_members=self.max_members, n_jobs=self.n_jobs,
-                              verbose=self.verbose, continues=continues)
+                              verbose=self.verbose, continues=self._members_continue())
         self._split_params = routed.splitter.split
+        self._score_params = routed.scorer.score
         n_jobs = self.n_jobs
         self.n_jobs = 1
         try:
@@ -74,8 +72,13 @@ class _FusedSearchMixin:
         finally:
             self.n_jobs = n_jobs
             self.n_member_epochs_ = self._fusion.epochs_trained
-            del self._fusion, self._split_params
+            del self._fusion, self._split_params, self._score_params
         return self
+
+    def _members_continue(self):
+        """Whether a later batch continues this one's trained members. Only successive halving
+        over a parameter (max_epochs) does; over n_samples every round trains on other rows."""
+        return getattr(self, "resource", "n_samples") != "n_samples"
 
     def _run_search(self, evaluate_candidates, *, callback_ctx=None):
         fusion, X, y = self._fusion, self._fusion.X, self._fusion.y

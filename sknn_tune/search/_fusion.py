@@ -1,11 +1,12 @@
 """Training every candidate x fold of a batch together, before scikit-learn scores them.
 
 scikit-learn's search asks for a batch of candidates; for each candidate x fold we do exactly what the
-estimator's own ``fit`` would do up to the engine (``_plan_fit``: validation, target encoding, seed,
-validation split), group the resulting plans into stacks of one configuration, train each stack
-once, and register every member under its fit key. scikit-learn then fits and scores as usual, and
-each ``fit`` adopts its pretrained member. Anything that cannot be planned (another estimator, an
-unknown fit parameter, a parameter error) is simply not pretrained: scikit-learn fits it itself.
+estimator's own ``fit`` would do up to the engine (``plan_fit``: validation, target encoding, seed,
+validation split; see :mod:`sknn_tune._fit_protocol`), group the resulting plans into stacks of one
+configuration, train each stack once, and register every member under its fit key. scikit-learn then
+fits and scores as usual, and each ``fit`` adopts its pretrained member. Anything that cannot be
+planned (another estimator, an unknown fit parameter, a parameter error) is simply not pretrained:
+scikit-learn fits it itself.
 
 Each stack is a self-contained :class:`StackJob` that :func:`train_stack` turns into trained members
 without touching the search: it runs in this process (the default), in threads (``n_jobs``), or on
@@ -27,15 +28,15 @@ from joblib import Parallel, delayed
 from joblib.parallel import get_active_backend
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
-from sklearn.utils.metaestimators import _safe_split
-from sklearn.utils.validation import _check_method_params
 
 from .._base import _as_tensor, _BaseMLP
-from .._engine import MemberConfig, MemberData, StackConfig, StackedTrainer
+from .._engine import SCHEDULES, MemberConfig, MemberData, StackConfig, StackedTrainer
 from .._engine import device as engine_device
 from .._engine.device import compute_dtype, resolve_device
-from .._pretrained import FitPlan, fit_key
+from .._fit_protocol import FitPlan
+from .._sklearn_compat import _check_method_params, _safe_split
 from ._dask import dask_client, train_on_dask
+from ._pretrained import fit_key, plan_key
 
 CPU_MEMORY_BUDGET = 2 * 2**30
 GPU_MEMORY_SHARE = 0.5
@@ -69,10 +70,10 @@ def spread_request(device):
 class Planned(NamedTuple):
     """One candidate x fold the fused stacks can train."""
 
+    key: str  # its fit key (parameters and data): where scikit-learn's fit finds it
     plan: FitPlan
     block: tuple  # identifies its training array: (fold, prefix parameters)
     resume_key: str | None  # where successive halving finds it again, None: never continued
-    scorer: object  # scores a live member on its validation rows (the MLP's scoring), or None
     spread: str | None  # the estimator's device if it lets the stack go to any GPU, else None
 
 
@@ -240,8 +241,10 @@ class Fusion:
                 filled += Fraction(1, stack_sizes[_group(planned)])
                 # Candidates that set the same parameters (overlapping grids) are one fit: train
                 # it once, and give each of them its own copy.
-                key = planned.plan.key
+                key = planned.key
                 keys.append(key)
+                if key in self.registry and key not in copies:
+                    continue  # trained already, waiting for scikit-learn's fit
                 if key in copies:
                     copies[key] += 1
                 else:
@@ -275,8 +278,8 @@ class Fusion:
         for chunk, (_, rows), (members, epochs) in zip(chunks, jobs, results):
             self.epochs_trained += epochs
             for planned, member_rows, member in zip(chunk, rows, members):
-                extra = [member.select([0]) for _ in range(copies[planned.plan.key])]
-                self.registry[planned.plan.key] = [member, *extra] if extra else member
+                extra = [member.select([0]) for _ in range(copies[planned.key])]
+                self.registry[planned.key] = [member, *extra] if extra else member
                 if planned.resume_key is not None:
                     self.resumable[planned.resume_key] = (member, member_rows)
         return candidate_keys
@@ -300,25 +303,24 @@ class Fusion:
         if weight_name:  # indexed as scikit-learn's _fit_and_score does (None stays None)
             sample_weight = _check_method_params(self.X, self.fit_params, train)[weight_name]
         try:  # a bad candidate is left to scikit-learn, which reports it with error_score
-            mlp._validate_params()
             block = (fold, repr(sorted(prefix.get_params().items())) if prefix else None)
             if prefix is not None:
                 if block not in self._prefix_outputs:
                     self._prefix_outputs[block] = clone(prefix).fit_transform(X_train, y_train)
                 X_train = self._prefix_outputs[block]
-            plan = mlp._plan_fit(X_train, y_train, sample_weight, keyed=True)
-            scorer = mlp._live_scorer(plan)  # as fit's monitor does
+            plan = mlp.plan_fit(X_train, y_train, sample_weight)
         except Exception:
             return None
         resume_key = None
-        # cosine depends on max_epochs: no prefix of a longer run
-        if self.continues and mlp.lr_schedule != "cosine":
-            resume_params = {k: v for k, v in mlp.get_params(deep=False).items()
+        # A schedule over max_epochs gives a longer run other lrs: no prefix of it to continue.
+        if self.continues and not SCHEDULES[mlp.lr_schedule].uses_max_epochs:
+            resume_params = {k: v for k, v in plan.params.items()
                              if k not in (RESOURCE_PARAMETER, "verbose")}
-            resume_key = fit_key(resume_params, plan.X, plan.Y, plan.data.train_weight)
+            resume_key = fit_key(resume_params, plan.X, plan.Y, replace(
+                plan.data, train_rows=None, val_rows=None, val_weight=None))
             if mlp.random_state is not None:  # else any seed and split will do
                 resume_key += str((plan.data.train_rows.tobytes(), plan.member.seed))
-        return Planned(plan, block, resume_key, scorer, spread_request(mlp.device))
+        return Planned(plan_key(plan), plan, block, resume_key, spread_request(mlp.device))
 
     def _stack_size(self, group):
         if self.max_members is not None:
@@ -367,8 +369,8 @@ class Fusion:
             rows.append(member_rows)
             data.append(_shifted(member_rows, offset))
         scorers = None
-        if chunk[0].scorer is not None:
-            scorers = [planned.scorer for planned in chunk]
+        if chunk[0].plan.monitor is not None:
+            scorers = [planned.plan.monitor for planned in chunk]
         job = StackJob(chunk[0].plan.config, members, data,
                        [plan.X for _, plan in blocks.values()],
                        [plan.Y for _, plan in blocks.values()], starts, scorers,
@@ -379,7 +381,7 @@ class Fusion:
 def _group(planned):
     """What a member shares with the others of its stack: the configuration; a validation
     scorer (members with one need a monitor: own stacks); the devices it may go to."""
-    return planned.plan.config, planned.scorer is not None, planned.spread
+    return planned.plan.config, planned.plan.monitor is not None, planned.spread
 
 
 def _split_for_devices(chunks, n_devices):

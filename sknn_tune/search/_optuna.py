@@ -1,36 +1,28 @@
 """A batched Bayesian search: Optuna proposes a batch of trials, the batch trains fused, Optuna is told.
 
-Each round asks the study for ``batch_size`` trials, trains all their candidates x folds as stacked
-members (:class:`~sknn_tune.search._fusion.Fusion`, the engine the other fused searches use), scores
-every fit with scikit-learn's ``_fit_and_score`` (each fit adopts its pretrained member, so the
-scores are scikit-learn's) and tells the study each trial's mean test score. With a pruner, a batch
-trains in chunks of epochs: after each chunk every live trial reports its cross-validated score and
-the pruner may stop it; the survivors continue from their trained state.
+The search is scikit-learn's ``BaseSearchCV`` with its own ``_run_search``: each round asks the
+study for ``batch_size`` trials and hands them to scikit-learn's ``evaluate_candidates``, which the
+fused searches' mixin trains as stacked members (:class:`~sknn_tune.search._fusion.Fusion`) before
+scikit-learn scores every fit; the study is told each trial's mean test score. Everything after the
+search (``cv_results_``, refit, multimetric scoring, callbacks) is scikit-learn's own. With a
+pruner, a batch trains in chunks of epochs first: after each chunk every live trial reports its
+cross-validated score and the pruner may stop it; the survivors continue from their trained state.
 
 Optuna is imported when a search is fitted, not when sknn_tune is imported.
 """
 
 import copy
 import time
-from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import _fit_context, clone, is_classifier
-from sklearn.model_selection import check_cv
-from sklearn.model_selection._search import BaseSearchCV
-from sklearn.model_selection._validation import (
-    _fit_and_score,
-    _insert_error_scores,
-    _warn_or_raise_about_fit_failures,
-)
+from sklearn.base import clone
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval
-from sklearn.utils.validation import _check_method_params, indexable
 
-from .._pretrained import serving
-from ._classes import _ATTRIBUTE_DOC, _MAX_MEMBERS, _MAX_MEMBERS_DOC
-from ._fusion import RESOURCE_PARAMETER, Fusion, split_estimator
+from .._sklearn_compat import BaseSearchCV, HasMethods, Interval, _fit_and_score
+from ._classes import _ATTRIBUTE_DOC, _MAX_MEMBERS, _MAX_MEMBERS_DOC, _FusedSearchMixin
+from ._fusion import RESOURCE_PARAMETER, same_splits, split_estimator
+from ._pretrained import serving
 
 
 def _import_optuna():
@@ -43,115 +35,31 @@ def _import_optuna():
     return optuna
 
 
-class FusedOptunaSearchCV(BaseSearchCV):
-    _parameter_constraints: dict = {
-        **{name: rule for name, rule in BaseSearchCV._parameter_constraints.items()
-           if name != "pre_dispatch"},
-        "param_distributions": [dict],
-        "n_trials": [Interval(Integral, 1, None, closed="left"), None],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "timeout": [Interval(Real, 0, None, closed="neither"), None],
-        "sampler": [HasMethods(["sample_relative", "sample_independent"]), None],
-        "pruner": [HasMethods(["prune"]), None],
-        "study": [HasMethods(["ask", "tell"]), None],
-        "pruning_epochs": [Interval(Integral, 1, None, closed="left"), "array-like", None],
-        "random_state": ["random_state"],
-        **_MAX_MEMBERS,
-    }
+class _OptunaSearch(BaseSearchCV):
+    """scikit-learn's search with Optuna choosing the candidates, a batch of trials at a time."""
 
-    def __init__(self, estimator, param_distributions, *, n_trials=10, batch_size=5, timeout=None,
-                 scoring=None, n_jobs=None, refit=True, cv=None, verbose=0, sampler=None,
-                 pruner=None, study=None, pruning_epochs=None, random_state=None,
-                 error_score=np.nan, return_train_score=False, max_members=None):
-        # BaseSearchCV.__init__ would also set pre_dispatch, which this search does not use.
-        self.estimator = estimator
-        self.param_distributions = param_distributions
-        self.n_trials = n_trials
-        self.batch_size = batch_size
-        self.timeout = timeout
-        self.scoring = scoring
-        self.n_jobs = n_jobs
-        self.refit = refit
-        self.cv = cv
-        self.verbose = verbose
-        self.sampler = sampler
-        self.pruner = pruner
-        self.study = study
-        self.pruning_epochs = pruning_epochs
-        self.random_state = random_state
-        self.error_score = error_score
-        self.return_train_score = return_train_score
-        self.max_members = max_members
+    # BaseSearchCV.fit hands pre_dispatch to its scoring pass, which runs one job here.
+    pre_dispatch = "2*n_jobs"
 
-    # ------------------------------------------------------------------------------------------
-
-    @_fit_context(prefer_skip_nested_validation=False)  # the estimator is validated by its fit
-    def fit(self, X, y=None, **params):
-        """Run the Optuna search, each batch of trials x folds trained together, then refit.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
-            Targets.
-        **params : dict of str -> object
-            Parameters passed to the estimator's ``fit``, the scorer and the CV splitter, as in
-            scikit-learn's searches (``sample_weight``, ``groups``).
-
-        Returns
-        -------
-        self : object
-            The fitted search.
-        """
+    def _run_search(self, evaluate_candidates, *, callback_ctx=None):
         optuna = _import_optuna()
-        self._check_search_parameters(optuna)
-        scorers, refit_metric = self._get_scorers()
-        if isinstance(self.scoring, (list, tuple, set, dict)) and not isinstance(self.refit, str):
-            raise ValueError("With multi-metric scoring, refit must name the metric the study "
-                             f"maximises; got refit={self.refit!r}.")
-
-        X, y = indexable(X, y)
-        params = _check_method_params(X, params=params)
-        routed = self._get_routed_params_for_fit(params)
-        cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
+        X, y = self._fusion.X, self._fusion.y
         # The folds are fixed once: every trial, every epoch chunk and the fused training see the
         # same rows, also with an unseeded shuffling splitter.
         splits = [(np.asarray(train), np.asarray(test))
-                  for train, test in cv.split(X, y, **routed.splitter.split)]
-        self.n_splits_ = len(splits)
-
+                  for train, test in self._checked_cv_orig.split(X, y, **self._split_params)]
         study = self._make_study(optuna)
-        base_estimator = clone(self.estimator)
-        resource, default_epochs = self._resource(base_estimator)
+        resource, default_epochs = self._resource(self.estimator)
         pruning = not isinstance(study.pruner, optuna.pruners.NopPruner)
         if pruning and resource is None:
             raise ValueError(
                 "Pruning reports each trial's score after a part of its max_epochs; "
-                f"{type(base_estimator).__name__} is neither an sknn_tune network nor a Pipeline "
+                f"{type(self.estimator).__name__} is neither an sknn_tune network nor a Pipeline "
                 "ending in one. Pass pruner=None, or use optuna_integration.OptunaSearchCV, "
                 "which prunes through partial_fit.")
-        fusion = Fusion(self.estimator, X, y, routed.estimator.fit, max_members=self.max_members,
-                        n_jobs=self.n_jobs, verbose=self.verbose)
-        fit_and_score = partial(
-            _fit_and_score, X=X, y=y, scorer=scorers, verbose=self.verbose,
-            fit_params=routed.estimator.fit, score_params=routed.scorer.score,
-            return_n_test_samples=True, return_times=True, return_parameters=False,
-            error_score=self.error_score, caller=self)
-
-        def evaluate(candidates, return_train_score=False):
-            """Train ``candidates`` x folds fused, then score every fit as scikit-learn does."""
-            fusion.train(candidates, splits)
-            return [[fit_and_score(clone(base_estimator), train=train, test=test,
-                                   parameters=candidate, return_train_score=return_train_score,
-                                   split_progress=(j, len(splits)),
-                                   candidate_progress=(i, len(candidates)))
-                     for j, (train, test) in enumerate(splits)]
-                    for i, candidate in enumerate(candidates)]
-
-        all_candidates, all_out, numbers, trials = [], [], [], []
-        start = time.monotonic()
-        with serving(fusion.registry):
+        rounds = _Rounds(self, splits)
+        trials, finished, start = [], [], time.monotonic()
+        try:
             while self._budget_left(len(trials), start):
                 n_ask = self.batch_size
                 if self.n_trials is not None:
@@ -159,69 +67,45 @@ class FusedOptunaSearchCV(BaseSearchCV):
                 batch = [study.ask(self.param_distributions) for _ in range(n_ask)]
                 trials.extend(batch)
                 try:
-                    finished, outs = self._run_batch(study, batch, evaluate, resource,
-                                                     default_epochs, pruning)
+                    done = self._run_batch(study, batch, rounds, resource, default_epochs,
+                                           pruning)
                 except BaseException:
                     # Leave no trial RUNNING in the study (Ctrl-C, error_score='raise', ...).
                     for trial in batch:
                         study.tell(trial, state=optuna.trial.TrialState.FAIL,
                                    skip_if_finished=True)
+                    self._fusion.registry.clear()
                     raise
                 finally:
-                    # Nothing later continues these members: let them go.
-                    fusion.resumable.clear()
-                    fusion.registry.clear()
-                all_candidates.extend(trial.params for trial in finished)
-                numbers.extend(trial.number for trial in finished)
-                all_out.extend(out for trial_out in outs for out in trial_out)
+                    self._fusion.resumable.clear()  # no later batch continues these members
+                finished.extend(done)
                 if self.verbose:
-                    print(f"[{type(self).__name__}] {len(trials)} trials: {len(finished)} of "
-                          f"the last {len(batch)} trained to the end, {len(batch) - len(finished)}"
+                    print(f"[{type(self).__name__}] {len(trials)} trials: {len(done)} of "
+                          f"the last {len(batch)} trained to the end, {len(batch) - len(done)}"
                           f" pruned")
-
-        self.study_ = study
-        by_number = {trial.number: trial for trial in study.get_trials(deepcopy=False)}
-        self.trials_ = [by_number[trial.number] for trial in trials]
-        self.n_trials_ = len(trials)
-        self.n_member_epochs_ = fusion.epochs_trained
-        if not all_out:
+        finally:
+            self.study_ = study
+            by_number = {trial.number: trial for trial in study.get_trials(deepcopy=False)}
+            self.trials_ = [by_number[trial.number] for trial in trials]
+            self.n_trials_ = len(trials)
+        if not finished:
             raise ValueError(f"None of the {len(trials)} trials was trained to the end (all "
                              "pruned); see trials_ for their intermediate scores.")
-        _warn_or_raise_about_fit_failures(all_out, self.error_score)
-        if callable(self.scoring):
-            _insert_error_scores(all_out, self.error_score)
-        results = self._format_results(all_candidates, self.n_splits_, all_out,
-                                       {"trial_number": numbers})
-        first_test_score = all_out[0]["test_scores"]
-        self.multimetric_ = isinstance(first_test_score, dict)
-        if callable(self.scoring) and self.multimetric_:
-            self._check_refit_for_multimetric(first_test_score)
-            refit_metric = self.refit
+        # One scikit-learn pass over every finished trial (their members wait, trained, in the
+        # fusion's registry): cv_results_ in trial order, failures judged over the whole search.
+        search_ctx = None
+        if callback_ctx is not None:  # as GridSearchCV's: one task, the fits its subtasks
+            search_ctx = callback_ctx.subcontext(
+                task_name="search", max_subtasks=len(finished) * len(splits),
+                sequential_subtasks=False).call_on_fit_task_begin(estimator=self)
+        evaluate_candidates([trial.params for trial in finished], cv=same_splits(splits),
+                            more_results={"trial_number": [trial.number for trial in finished]},
+                            callback_ctx=search_ctx)
+        if search_ctx is not None:
+            search_ctx.call_on_fit_task_end(estimator=self)
 
-        # From here on as scikit-learn's BaseSearchCV.fit.
-        if self.refit or not self.multimetric_:
-            self.best_index_ = self._select_best_index(self.refit, refit_metric, results)
-            if not callable(self.refit):
-                self.best_score_ = results[f"mean_test_{refit_metric}"][self.best_index_]
-            self.best_params_ = results["params"][self.best_index_]
-        if self.refit:
-            self.best_estimator_ = clone(base_estimator).set_params(
-                **clone(self.best_params_, safe=False))
-            refit_start = time.time()
-            if y is not None:
-                self.best_estimator_.fit(X, y, **routed.estimator.fit)
-            else:
-                self.best_estimator_.fit(X, **routed.estimator.fit)
-            self.refit_time_ = time.time() - refit_start
-            if hasattr(self.best_estimator_, "feature_names_in_"):
-                self.feature_names_in_ = self.best_estimator_.feature_names_in_
-        self.scorer_ = getattr(scorers, "_scorers", scorers)
-        self.cv_results_ = results
-        return self
-
-    def _run_batch(self, study, batch, evaluate, resource, default_epochs, pruning):
-        """Train, score and tell one batch; return the trials trained to the end and their
-        ``_fit_and_score`` results (one list of folds per trial)."""
+    def _run_batch(self, study, batch, rounds, resource, default_epochs, pruning):
+        """Train, score and tell one batch; return the trials trained to the end."""
         from optuna.trial import TrialState
 
         final_epochs = {trial.number: trial.params.get(resource, default_epochs) for trial in batch}
@@ -232,11 +116,11 @@ class FusedOptunaSearchCV(BaseSearchCV):
             group = [trial for trial in live if epochs in schedule[trial.number]]
             if not group:
                 continue
-            outs = evaluate([{**trial.params, resource: epochs} for trial in group])
+            outcomes = rounds.score([{**trial.params, resource: epochs} for trial in group],
+                                    keep=False)
             pruned = set()
-            for trial, out in zip(group, outs):
+            for trial, (value, _) in zip(group, outcomes):
                 trial.set_user_attr("n_epochs", epochs)
-                value = self._objective(out)
                 if not np.isfinite(value):
                     continue  # a failed fit goes on to the end, which records it as failed
                 trial.report(value, epochs)
@@ -244,40 +128,22 @@ class FusedOptunaSearchCV(BaseSearchCV):
                     pruned.add(trial.number)
                     study.tell(trial, state=TrialState.PRUNED)
             live = [trial for trial in live if trial.number not in pruned]
-
-        outs = evaluate([trial.params for trial in live], self.return_train_score) if live else []
-        for trial, out in zip(live, outs):
-            value = self._objective(out)
+        outcomes = rounds.score([trial.params for trial in live], keep=True) if live else []
+        for trial, (value, summary) in zip(live, outcomes):
             if resource:
                 trial.set_user_attr("n_epochs", final_epochs[trial.number])
-            metrics = _test_scores(out)
-            for name, scores in metrics.items():
-                suffix = "score" if name is None else name
-                trial.set_user_attr(f"mean_test_{suffix}", float(np.mean(scores)))
-                trial.set_user_attr(f"std_test_{suffix}", float(np.std(scores)))
+            for key, number in summary.items():
+                trial.set_user_attr(key, number)
             if np.isfinite(value):
                 if pruning:
                     trial.report(value, final_epochs[trial.number])
                 study.tell(trial, value)
             else:
-                errors = [o["fit_error"] for o in out if o["fit_error"] is not None]
-                if errors:
-                    trial.set_user_attr("fit_error", errors[0].strip().splitlines()[-1])
                 study.tell(trial, state=TrialState.FAIL)
-        return live, outs
+        return live
 
-    def _objective(self, out):
-        """The value the study maximises: the mean test score (of the ``refit`` metric) over the
-        folds; NaN when a fit failed or a score is not finite."""
-        if any(o["fit_error"] is not None for o in out):
-            return np.nan
-        scores = _test_scores(out)
-        if None not in scores:
-            if not isinstance(self.refit, str) or self.refit not in scores:
-                raise ValueError("With multi-metric scoring, refit must name the metric the "
-                                 f"study maximises, one of {sorted(scores)}; got {self.refit!r}.")
-            return float(np.mean(scores[self.refit]))
-        return float(np.mean(scores[None]))
+    def _multimetric_scoring(self):
+        return isinstance(self.scoring, (list, tuple, set, dict))
 
     # ------------------------------------------------------------------------------------------
 
@@ -351,12 +217,127 @@ class FusedOptunaSearchCV(BaseSearchCV):
                 or time.monotonic() - start < self.timeout)
 
 
-def _test_scores(out):
-    """``{metric: [score per fold]}`` (the key None for a single metric)."""
-    scores = [o["test_scores"] for o in out]
-    if isinstance(scores[0], dict):
-        return {name: [s[name] for s in scores] for name in scores[0]}
-    return {None: scores}
+class _Rounds:
+    """Trains a batch's candidates x folds fused and scores them for the study.
+
+    The scores are scikit-learn's ``_fit_and_score`` of each fit, which adopts its trained
+    member and only predicts; members of finished trials stay registered for the search's final
+    scoring pass (the one that fills ``cv_results_``), members of a pruning chunk are let go.
+    """
+
+    def __init__(self, search, splits):
+        self.search, self.splits = search, splits
+        self.scorers = search._get_scorers()[0]
+
+    def score(self, candidates, keep):
+        """Per candidate ``(value, summary)``: the objective (the mean test score of the
+        ``refit`` metric, NaN when a fit failed) and the trial's user attributes
+        (``mean_test_<metric>``, ``std_test_<metric>``, ``fit_error``)."""
+        search, fusion = self.search, self.search._fusion
+        keys = fusion.train(candidates, self.splits)
+        outcomes = []
+        with serving(fusion.registry, keep=True):
+            for candidate in candidates:
+                outs = [_fit_and_score(
+                    clone(search.estimator), fusion.X, fusion.y, scorer=self.scorers, train=train,
+                    test=test, verbose=0, parameters=candidate, fit_params=fusion.fit_params,
+                    score_params=search._score_params, error_score=np.nan)
+                    for train, test in self.splits]
+                outcomes.append(self._outcome(outs))
+        if not keep:
+            for candidate_keys in keys:
+                for key in candidate_keys:
+                    fusion.registry.pop(key, None)
+        return outcomes
+
+    def _outcome(self, outs):
+        scores = [out["test_scores"] for out in outs]
+        by_metric = ({name: [s[name] for s in scores] for name in scores[0]}
+                     if isinstance(scores[0], dict) else {"score": scores})
+        summary = {}
+        for name, values in by_metric.items():
+            summary[f"mean_test_{name}"] = float(np.mean(values))
+            summary[f"std_test_{name}"] = float(np.std(values))
+        errors = [out["fit_error"] for out in outs if out["fit_error"] is not None]
+        if errors:
+            summary["fit_error"] = errors[0].strip().splitlines()[-1]
+            return np.nan, summary
+        if "score" in by_metric:
+            return summary["mean_test_score"], summary
+        refit = self.search.refit
+        if not isinstance(refit, str) or refit not in by_metric:
+            raise ValueError("With multi-metric scoring, refit must name the metric the study "
+                             f"maximises, one of {sorted(by_metric)}; got {refit!r}.")
+        return summary[f"mean_test_{refit}"], summary
+
+
+class FusedOptunaSearchCV(_FusedSearchMixin, _OptunaSearch):
+    _parameter_constraints: dict = {
+        **{name: rule for name, rule in BaseSearchCV._parameter_constraints.items()
+           if name != "pre_dispatch"},
+        "param_distributions": [dict],
+        "n_trials": [Interval(Integral, 1, None, closed="left"), None],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "timeout": [Interval(Real, 0, None, closed="neither"), None],
+        "sampler": [HasMethods(["sample_relative", "sample_independent"]), None],
+        "pruner": [HasMethods(["prune"]), None],
+        "study": [HasMethods(["ask", "tell"]), None],
+        "pruning_epochs": [Interval(Integral, 1, None, closed="left"), "array-like", None],
+        "random_state": ["random_state"],
+        **_MAX_MEMBERS,
+    }
+
+    def __init__(self, estimator, param_distributions, *, n_trials=10, batch_size=5, timeout=None,
+                 scoring=None, n_jobs=None, refit=True, cv=None, verbose=0, sampler=None,
+                 pruner=None, study=None, pruning_epochs=None, random_state=None,
+                 error_score=np.nan, return_train_score=False, max_members=None):
+        # BaseSearchCV.__init__ would also set pre_dispatch, which this search does not use.
+        self.estimator = estimator
+        self.param_distributions = param_distributions
+        self.n_trials = n_trials
+        self.batch_size = batch_size
+        self.timeout = timeout
+        self.scoring = scoring
+        self.n_jobs = n_jobs
+        self.refit = refit
+        self.cv = cv
+        self.verbose = verbose
+        self.sampler = sampler
+        self.pruner = pruner
+        self.study = study
+        self.pruning_epochs = pruning_epochs
+        self.random_state = random_state
+        self.error_score = error_score
+        self.return_train_score = return_train_score
+        self.max_members = max_members
+
+    def fit(self, X, y=None, **params):
+        """Run the Optuna search, each batch of trials x folds trained together, then refit.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
+            Targets.
+        **params : dict of str -> object
+            Parameters passed to the estimator's ``fit``, the scorer and the CV splitter, as in
+            scikit-learn's searches (``sample_weight``, ``groups``).
+
+        Returns
+        -------
+        self : object
+            The fitted search.
+        """
+        self._validate_params()
+        self._check_search_parameters(_import_optuna())
+        if self._multimetric_scoring() and not isinstance(self.refit, str):
+            raise ValueError("With multi-metric scoring, refit must name the metric the study "
+                             f"maximises; got refit={self.refit!r}.")
+        return super().fit(X, y, **params)
+
+    def _members_continue(self):
+        return True  # pruning continues a batch's surviving members
 
 
 FusedOptunaSearchCV.__doc__ = f"""Optuna-driven search: each batch of trials x folds trained at once.

@@ -1,0 +1,149 @@
+"""The fit protocol between the estimators and whoever trains many fits at once (sknn_tune._fit_protocol).
+
+``fit`` must be exactly ``plan_fit`` + training + ``adopt``; a provider's member is adopted without
+training; the fit key identifies the data itself, not a summary of it; and the estimators' modules
+know nothing of the search.
+"""
+
+import ast
+import pathlib
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.datasets import make_classification
+
+from sknn_tune import MLPClassifier, MLPRegressor
+from sknn_tune._engine import MemberData, StackedTrainer
+from sknn_tune._fit_protocol import providing
+from sknn_tune.exceptions import DivergenceError
+from sknn_tune.search._pretrained import fit_key, plan_key, serving
+
+PACKAGE = pathlib.Path(__file__).parents[1] / "sknn_tune"
+X, Y = make_classification(120, 5, n_informative=3, n_redundant=0, n_classes=3, random_state=0)
+
+
+def clf(**params):
+    return MLPClassifier(**{"hidden_layer_sizes": (8,), "max_epochs": 3, "batch_size": 32,
+                            "random_state": 0, "device": "cpu", **params})
+
+
+def train(plan):
+    trainer = StackedTrainer(plan.config, [plan.member])
+    as_tensor = lambda a: torch.as_tensor(a, dtype=plan.config.dtype)  # noqa: E731
+    monitor = None if plan.monitor is None else (
+        lambda trainer, members: [plan.monitor(trainer, i) for i in members])
+    trainer.fit(as_tensor(plan.X), as_tensor(plan.Y), [plan.data], monitor=monitor)
+    return trainer
+
+
+@pytest.mark.parametrize("params", [{}, {"early_stopping": True, "scoring": "accuracy"}])
+def test_fit_is_plan_train_adopt(params):
+    fitted = clf(**params).fit(X, Y)
+    est = clf(**params)
+    plan = est.plan_fit(X, Y)
+    assert est.adopt(plan, train(plan)) is est
+    np.testing.assert_array_equal(est.predict_proba(X), fitted.predict_proba(X))
+    assert est.history_.drop(columns="seconds").equals(fitted.history_.drop(columns="seconds"))
+    assert (est.n_iter_, est.best_epoch_) == (fitted.n_iter_, fitted.best_epoch_)
+
+
+def test_plan_fit_validates_parameters_and_inputs():
+    with pytest.raises(ValueError, match="lr"):
+        clf(lr=-1.0).plan_fit(X, Y)
+    with pytest.raises(ValueError, match="0 sample"):
+        clf().plan_fit(X[:0], Y[:0])
+
+
+def test_adopt_rejects_another_network_and_raises_on_divergence():
+    plan = clf().plan_fit(X, Y)
+    other = clf(hidden_layer_sizes=(4,)).plan_fit(X, Y)
+    with pytest.raises(ValueError, match="single trained member"):
+        clf().adopt(plan, train(other))
+    reg = MLPRegressor((8,), optimizer="sgd", lr=1e6, max_epochs=2, random_state=0, device="cpu")
+    plan = reg.plan_fit(X, Y * 1e3)
+    with pytest.raises(DivergenceError):
+        reg.adopt(plan, train(plan))
+
+
+def test_fit_adopts_the_provided_member_without_training(monkeypatch):
+    plan = clf().plan_fit(X, Y)
+    member = train(plan)
+    trained = []
+    monkeypatch.setattr(StackedTrainer, "fit", lambda self, *a, **k: trained.append(self))
+    asked = []
+    with providing(lambda plan: asked.append(plan) or member):
+        est = clf().fit(X, Y)
+    assert est.model_ is member and trained == [] and len(asked) == 1
+    with providing(lambda plan: None):  # nothing provided: fit trains itself
+        clf().fit(X, Y)
+    assert len(trained) == 1
+
+
+def test_serving_takes_each_registered_member_once_or_keeps_it():
+    plan = clf().plan_fit(X, Y)
+    first, second = train(plan), train(plan)
+    registry = {plan_key(plan): [first, second]}
+    with serving(registry, keep=True):
+        assert clf().fit(X, Y).model_ is first
+        assert clf().fit(X, Y).model_ is first
+    with serving(registry):
+        assert clf().fit(X, Y).model_ is first
+        assert clf().fit(X, Y).model_ is second
+        assert registry == {}
+        assert clf().fit(X, Y).model_ not in (first, second)  # trained itself
+
+
+def test_fit_key_digests_the_data_not_a_summary():
+    # Rows [1, 0, 1] and [0, 2, 0] have equal row sums and weighted row sums (the old digest).
+    data = MemberData(np.arange(1), np.ones(1))
+    params = clf().get_params()
+    one = fit_key(params, np.array([[1.0, 0.0, 1.0]]), np.ones((1, 1)), data)
+    two = fit_key(params, np.array([[0.0, 2.0, 0.0]]), np.ones((1, 1)), data)
+    assert one != two
+    assert one == fit_key(params, np.array([[1.0, 0.0, 1.0]]), np.ones((1, 1)), data)
+    # Same numbers, other rows, weights, dtype or parameters: other fits.
+    X3 = np.array([[1.0, 0.0, 1.0], [0.0, 2.0, 0.0]])
+    rows = [MemberData(np.array([0]), np.ones(1)), MemberData(np.array([1]), np.ones(1)),
+            MemberData(np.array([0]), np.full(1, 2.0)),
+            MemberData(np.array([0]), np.ones(1), np.array([1]), np.ones(1))]
+    keys = {fit_key(params, X3, np.ones((2, 1)), d) for d in rows}
+    keys |= {fit_key(params, X3.astype(np.float32), np.ones((2, 1)), rows[0]),
+             fit_key({**params, "lr": 0.5}, X3, np.ones((2, 1)), rows[0])}
+    assert len(keys) == 6
+
+
+def test_clones_share_a_key_across_random_states():
+    rs = np.random.RandomState(0)
+    one, two = clone(clf(random_state=rs)), clone(clf(random_state=rs))
+    assert plan_key(one.plan_fit(X, Y)) == plan_key(two.plan_fit(X, Y))
+
+
+def _imported_modules(path):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            yield "." * node.level + (node.module or ""), [alias.name for alias in node.names]
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, []
+
+
+@pytest.mark.parametrize("module", ["_base.py", "classifier.py", "regressor.py",
+                                    "_fit_protocol.py"])
+def test_estimators_know_nothing_of_the_search(module):
+    for name, names in _imported_modules(PACKAGE / module):
+        assert "search" not in name and "search" not in names, (module, name)
+
+
+def test_private_sklearn_names_only_through_the_compat_module():
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "_sklearn_compat.py":
+            continue
+        for name, names in _imported_modules(path):
+            if not name.startswith("sklearn"):
+                continue
+            private = [n for n in [*name.split(".")[1:], *names]
+                       if n.startswith("_") and not n.startswith("__")]
+            assert not private, f"{path.relative_to(PACKAGE)} imports {name}: {private}"
