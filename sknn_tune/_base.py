@@ -576,12 +576,17 @@ def _report_epoch(bar, trainer):
     bar.update(1)
 
 
-# The hyperparameters both estimators share, documented once; each class adds its own head.
-SHARED_PARAMETERS_DOC = """\
+def _options(names):
+    """A numpydoc option set, in the registry's order: ``{'a', 'b'}``."""
+    return "{" + ", ".join(repr(name) for name in names) + "}"
+
+
+# The hyperparameters both estimators share, documented once; each class adds its own head. The
+# option sets are the registries' keys.
+SHARED_PARAMETERS_DOC = f"""\
     hidden_layer_sizes : int or tuple of int, default=(100,)
         Units of each hidden layer, input to output: ``(256, 128)`` is two hidden layers.
-    activation : {'relu', 'leaky_relu', 'elu', 'gelu', 'tanh', 'sigmoid', 'identity'}, \
-default='relu'
+    activation : {_options(ACTIVATIONS)}, default='relu'
         Activation of the hidden layers. ReLU and its relatives train deep stacks best; sigmoid and
         tanh saturate and slow training down as layers are added.
     dropout : float in [0, 1), default=0.0
@@ -589,12 +594,10 @@ default='relu'
         dropped at predict). 0.2-0.5 are the usual values against overfitting.
     batch_norm : bool, default=False
         Batch normalisation after each hidden affine layer; running statistics are used at predict.
-    init : {'auto', 'xavier_uniform', 'xavier_normal', 'he_uniform', 'he_normal', 'normal'}, \
-default='auto'
+    init : {_options(["auto", *INITIALIZERS])}, default='auto'
         Weight initialiser. 'auto' is He (uniform) for the ReLU family and Xavier/Glorot (uniform)
         for tanh, sigmoid and identity; 'normal' draws from N(0, 0.05^2). Biases start at zero.
-    optimizer : {'sgd', 'momentum', 'nesterov', 'adagrad', 'rmsprop', 'adam', 'adamw'}, \
-default='adam'
+    optimizer : {_options(OPTIMIZERS)}, default='adam'
         Update rule; each follows ``torch.optim`` exactly (SGD, SGD with momentum, SGD with
         Nesterov momentum, Adagrad, RMSprop, Adam, AdamW).
     lr : float, default=1e-3
@@ -612,8 +615,7 @@ default='adam'
         L1 penalty on the weight matrices, pushing weights to exactly or nearly zero.
     noise_std : float >= 0, default=0.0
         Standard deviation of Gaussian noise added to the inputs at each training step only.
-    lr_schedule : {'constant', 'step', 'exponential', 'inverse', 'cosine', 'plateau'}, \
-default='constant'
+    lr_schedule : {_options(SCHEDULES)}, default='constant'
         Learning-rate decay per epoch ``t`` (from 0): 'step' multiplies by ``lr_decay`` every
         ``lr_step`` epochs, 'exponential' by ``lr_decay ** t``, 'inverse' is
         ``lr / (1 + lr_decay * t)``, 'cosine' anneals to 0 over ``max_epochs``, 'plateau' multiplies by
