@@ -451,6 +451,13 @@ FusedOptunaSearchCV.__doc__ = f"""Optuna-driven search: each batch of trials x f
     With ``lr_schedule='cosine'`` the schedule depends on ``max_epochs``, so a pruned search
     retrains such trials from scratch at each chunk of epochs instead of continuing them.
 
+    The search is scikit-learn's ``BaseSearchCV.fit`` with an Optuna ``_run_search``: after the
+    last batch, one scikit-learn evaluation pass over every finished trial fills ``cv_results_``
+    (so failures are judged over the whole search, as in one grid search), and refit,
+    multimetric scoring and callbacks are scikit-learn's. The trained members of finished trials
+    wait for that pass: memory grows with ``n_trials`` x folds members (small for tabular
+    networks); each batch is scored for the study by the same scikit-learn scoring code.
+
     Examples
     --------
     >>> from optuna.distributions import FloatDistribution
