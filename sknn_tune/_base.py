@@ -39,21 +39,52 @@ from ._summary import model_summary
 from .exceptions import DivergenceError
 
 AUTO_BATCH_SIZE = 200
-# Hyperparameters named in a divergence error: the ones that usually cause it.
-_DIVERGENCE_PARAMS = ("optimizer", "lr", "lr_schedule", "momentum", "batch_size", "activation",
-                      "init", "batch_norm", "loss")
+# Hyperparameters named in a divergence error (with those the optimizer reads): the usual causes.
+_DIVERGENCE_PARAMS = ("optimizer", "lr", "lr_schedule", "batch_size", "activation", "init",
+                      "batch_norm", "loss")
+# scikit-learn's MLP parameter names -> ours, for users who switch by changing the import.
+SKLEARN_NAMES = {
+    "max_iter": "max_epochs", "alpha": "weight_decay", "learning_rate_init": "lr",
+    "learning_rate": "lr_schedule", "n_iter_no_change": "patience", "solver": "optimizer",
+    "beta_1": "beta1", "beta_2": "beta2", "nesterovs_momentum": "optimizer='nesterov'",
+    "power_t": "lr_decay (with lr_schedule='inverse')",
+}
+SKLEARN_VALUES = {("activation", "logistic"): "sigmoid"}
+
+
+def _not_sklearn_names(cls, names):
+    """Raise a TypeError naming our parameters for any of scikit-learn's MLP names in ``names``."""
+    known = [name for name in names if name in SKLEARN_NAMES]
+    if known:
+        hints = ", ".join(f"{name} -> {SKLEARN_NAMES[name]}" for name in known)
+        raise TypeError(f"{cls.__name__} got scikit-learn's MLP parameter name(s) {known}; "
+                        f"sknn_tune calls them: {hints}.")
+
+
+class SortedStrOptions(StrOptions):
+    """:class:`StrOptions` whose error message lists the options sorted (a set's order varies
+    from one process to the next)."""
+
+    def __str__(self):
+        return f"a str among {{{', '.join(repr(o) for o in sorted(self.options))}}}"
 
 
 class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
     """Base class for the MLP estimators. Not for direct use."""
 
+    def __new__(cls, *args, **kwargs):
+        # scikit-learn's parameter names (max_iter, alpha, ...) get an error that names ours
+        # instead of Python's bare "unexpected keyword argument". (Signatures come from __init__.)
+        _not_sklearn_names(cls, kwargs)
+        return super().__new__(cls)
+
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "activation": [StrOptions(set(ACTIVATIONS))],
+        "activation": [SortedStrOptions(set(ACTIVATIONS))],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "batch_norm": ["boolean"],
-        "init": [StrOptions({"auto", *INITIALIZERS})],
-        "optimizer": [StrOptions(set(OPTIMIZERS))],
+        "init": [SortedStrOptions({"auto", *INITIALIZERS})],
+        "optimizer": [SortedStrOptions(set(OPTIMIZERS))],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "momentum": [Interval(Real, 0, 1, closed="both")],
         "beta1": [Interval(Real, 0, 1, closed="left")],
@@ -62,7 +93,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "l1": [Interval(Real, 0, None, closed="left")],
         "noise_std": [Interval(Real, 0, None, closed="left")],
-        "lr_schedule": [StrOptions(set(SCHEDULES))],
+        "lr_schedule": [SortedStrOptions(set(SCHEDULES))],
         "lr_decay": [Interval(Real, 0, None, closed="neither")],
         "lr_step": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
@@ -71,7 +102,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "patience": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "scoring": [StrOptions(set(get_scorer_names())), callable, None],
+        "scoring": [SortedStrOptions(set(get_scorer_names())), callable, None],
         "restore_best_weights": ["boolean"],
         "warm_start": ["boolean"],
         "random_state": ["random_state"],
@@ -145,6 +176,22 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         self.device = device
         self.verbose = verbose
 
+    def set_params(self, **params):
+        """Set the parameters of this estimator (see :meth:`sklearn.base.BaseEstimator.set_params`).
+
+        scikit-learn's MLP parameter names (``max_iter``, ``alpha``, ...) get an error that
+        names ours.
+        """
+        _not_sklearn_names(type(self), params)
+        return super().set_params(**params)
+
+    def _validate_params(self):
+        for (name, value), ours in SKLEARN_VALUES.items():
+            if getattr(self, name, None) == value:
+                raise ValueError(f"{name}={value!r} is scikit-learn's name; sknn_tune calls it "
+                                 f"{name}={ours!r}.")
+        super()._validate_params()
+
     @classmethod
     def _get_param_names(cls):
         # scikit-learn reads __init__'s signature on every get_params, set_params and clone
@@ -172,6 +219,9 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
 
     _metric = None  # the engine's validation score: 'accuracy' or 'r2'
     _y_numeric = False
+
+    def _check_warm_targets(self, codes):
+        """Raise if a warm fit's targets (``codes``) cannot continue the fitted model."""
 
     def _target_weight(self, codes):
         """Per-row weight factor that depends on the target (``class_weight``); 1 by default."""
@@ -220,12 +270,11 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
                     f"{self.model_.config.architecture}, the parameters now give "
                     f"{plan.config.architecture}. Fit a fresh estimator instead.")
         except Exception:
-            for name in [name for name in vars(self) if _is_fitted_attribute(name)]:
-                delattr(self, name)
-            vars(self).update(before)
+            self._restore_fitted(before)
             raise
         if continuing:
-            trainer = self.model_
+            # A copy: a fit that diverges leaves the previous model as it was.
+            trainer = self.model_.select([0])
             trainer.members = [replace(plan.member, seed=int(trainer.seeds[0]))]
             trainer.reset_stopping()
         else:
@@ -233,7 +282,6 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
             if trained is not None:
                 return self.adopt(plan, trained)
             trainer = StackedTrainer(plan.config, [plan.member])
-        self.model_ = trainer
         X_t = _as_tensor(plan.X, plan.config.dtype, plan.config.device)
         Y_t = _as_tensor(plan.Y, plan.config.dtype, plan.config.device)
         n_epochs = 1 if incremental else (self.max_epochs if continuing else None)
@@ -244,7 +292,17 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
                         on_epoch=lambda trainer: _report_epoch(bar, trainer),
                         monitor=None if monitor is None else
                         lambda trainer, members: [monitor(trainer, i) for i in members])
-        return self.adopt(plan, trainer)
+        try:
+            return self.adopt(plan, trainer)
+        except DivergenceError:
+            self._restore_fitted(before)  # never holding the diverged weights
+            raise
+
+    def _restore_fitted(self, before):
+        """Put back the fitted attributes ``before`` held (none: unfitted)."""
+        for name in [name for name in vars(self) if _is_fitted_attribute(name)]:
+            delattr(self, name)
+        vars(self).update(before)
 
     # ------------------------------------------------------------------------------------------
     # the fit protocol (see sknn_tune._fit_protocol): plan a fit, adopt a trained member
@@ -308,6 +366,8 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         X, y = validate_data(self, X, y, reset=not continuing, dtype=[np.float64, np.float32],
                              multi_output=True, y_numeric=self._y_numeric)
         Y, codes = self._encode_targets(y, reset=not continuing, classes=classes)
+        if continuing and not incremental:
+            self._check_warm_targets(codes)
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
                                              ensure_non_negative=True)
         sample_weight = sample_weight * self._target_weight(codes)
@@ -360,9 +420,11 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
     def _stack_config(self, n_features, n_outputs, n_train, device, dtype):
         """What this estimator shares with others trained in the same stack."""
         hidden = self.hidden_layer_sizes
-        hidden = (hidden,) if isinstance(hidden, Integral) else tuple(int(h) for h in hidden)
-        if any(h < 1 for h in hidden):
-            raise ValueError(f"hidden_layer_sizes must be positive integers; got {hidden}.")
+        hidden = (hidden,) if isinstance(hidden, Integral) else tuple(hidden)
+        if not all(isinstance(h, Integral) and not isinstance(h, bool) and h >= 1
+                   for h in hidden):
+            raise ValueError(f"hidden_layer_sizes must be positive integers; got {hidden!r}.")
+        hidden = tuple(int(h) for h in hidden)
         batch = min(AUTO_BATCH_SIZE, n_train) if self.batch_size == "auto" else self.batch_size
         arch = Architecture(n_features, hidden, n_outputs, self.activation, bool(self.batch_norm),
                             self._engine_loss())
@@ -412,11 +474,12 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         self.n_iter_ = int(trainer.epochs_done[0])
         self.best_epoch_ = int(trainer.final_epoch()[0])
         if trainer.diverged[0]:
-            params = {name: getattr(self, name) for name in _DIVERGENCE_PARAMS}
+            names = [*_DIVERGENCE_PARAMS, *OPTIMIZERS[self.optimizer].hyper_names]
+            params = ", ".join(f"{name}={_for_people(getattr(self, name))}" for name in names)
             raise DivergenceError(
                 f"{type(self).__name__} diverged at epoch {self.n_iter_}: the training loss "
-                f"became {self.history_['train_loss'].iloc[-1]} with {params}. Lower lr, use "
-                "another optimizer or lr_schedule, or standardise the inputs.",
+                f"became {_for_people(self.history_['train_loss'].iloc[-1])} with {params}. "
+                "Lower lr, use another optimizer or lr_schedule, or standardise the inputs.",
                 history=self.history_)
         if trainer.interrupted:
             warnings.warn(
@@ -541,6 +604,13 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
 @functools.cache
 def _init_param_names(cls, init):
     return tuple(BaseEstimator._get_param_names.__func__(cls))
+
+
+def _for_people(value):
+    """A parameter value as a person writes it: 0.001 not 0.0010000000000000002, 1e+06."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return repr(value)
 
 
 def _is_fitted_attribute(name):

@@ -85,6 +85,14 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         codes = np.searchsorted(self.classes_, y)
         return np.eye(len(self.classes_))[codes], codes
 
+    def _check_warm_targets(self, codes):
+        # As scikit-learn's MLP: a warm fit sees every class again (partial_fit need not).
+        if len(np.unique(codes)) != len(self.classes_):
+            raise ValueError(
+                "warm_start can only be used where `y` has the same classes as in the previous "
+                f"call to fit. Previously got {self.classes_}, `y` has "
+                f"{self.classes_[np.unique(codes)]}")
+
     def _decode_targets(self, Y):
         return self.classes_[np.argmax(Y, axis=1)]
 

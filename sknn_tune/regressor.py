@@ -66,7 +66,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return _LOSSES[self.loss]
 
     def _encode_targets(self, y, reset, classes=None):
-        # Strings pass validate_data's y_numeric (it converts only object arrays): fail clearly here.
+        # Strings pass validate_data's y_numeric (it converts only object arrays): fail clearly
+        # here, as scikit-learn's MLPRegressor fails on them, even on numeric strings.
+        if np.asarray(y).dtype.kind in "USO":
+            raise ValueError(f"{type(self).__name__} needs numeric targets; y holds strings "
+                             f"(dtype {np.asarray(y).dtype}). Convert them with y.astype(float), "
+                             "or use MLPClassifier for labels.")
         Y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
         if reset:
             self.n_outputs_ = Y.shape[1]

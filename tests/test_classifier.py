@@ -199,7 +199,10 @@ def test_divergence_raises_with_epoch_hyperparameters_and_history(data):
         clf.fit(X.astype(np.float32) * 1000, y)
     message = str(err.value)
     epoch = int(err.value.args[0].split("epoch ")[1].split(":")[0])
-    assert "'lr': 10000.0" in message and "'optimizer': 'sgd'" in message
+    assert "lr=1e+04" in message and "optimizer='sgd'" in message
+    # Only the hyperparameters plain SGD uses; the estimator is left unfitted.
+    assert "momentum" not in message and "beta1" not in message
+    assert not hasattr(clf, "model_") and not hasattr(clf, "history_")
     history = err.value.history
     assert isinstance(history, pd.DataFrame)
     assert len(history) == epoch == history["epoch"].iloc[-1]

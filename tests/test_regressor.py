@@ -95,7 +95,7 @@ def test_input_errors(data):
         small().fit(np.where(X > 2, np.inf, X), y)
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         small().fit(X, y[:-3])
-    with pytest.raises(ValueError, match="could not convert"):
+    with pytest.raises(ValueError, match="needs numeric targets"):
         small().fit(X, np.array(["a", "b"] * (len(y) // 2)))
     with pytest.raises(ValueError, match="X has 2 features, but MLPRegressor is expecting 5"):
         small().fit(X, y).predict(X[:, :2])
