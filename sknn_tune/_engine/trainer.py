@@ -228,6 +228,9 @@ class _EpochPlan(NamedTuple):
     monitor: object  # the ``monitor`` callable of ``fit``, or None
 
 
+_STRUCTURED_ATTRIBUTES = ("config", "members", "tensors", "progress", "log", "interrupted")
+
+
 class StackedTrainer:
     """Trains and holds M members of one stack.
 
@@ -620,17 +623,16 @@ class StackedTrainer:
         # which reads it back field by field). Pickles hold CPU tensors so that a model trained
         # on a GPU loads anywhere.
         cpu = torch.device("cpu")
-        return {"config": replace(self.config, device=cpu), "members": self.members,
+        # Attributes set on the trainer beside its structures travel as they are.
+        extra = {k: v for k, v in vars(self).items() if k not in _STRUCTURED_ATTRIBUTES}
+        return {**extra, "config": replace(self.config, device=cpu), "members": self.members,
                 **self.tensors.to(cpu).as_dict(), **self.progress.as_dict(), "log": self.log,
                 "interrupted": self.interrupted}
 
     def __setstate__(self, state):
         known = {"config", "members", "log", "interrupted",
                  *(f.name for f in fields(MemberTensors)), *(f.name for f in fields(MemberProgress))}
-        unknown = set(state) - known
-        if unknown:
-            raise ValueError(f"unknown trainer state {sorted(unknown)}: written by a newer "
-                             "sknn_tune?")
+        vars(self).update({k: v for k, v in state.items() if k not in known})
         progress = MemberProgress.from_dict(state)
         self._assign(state["config"], list(state["members"]), MemberTensors.from_dict(state),
                      progress, _with_divergence_column(state["log"], progress.diverged),
