@@ -23,7 +23,7 @@ from ._engine import ACTIVATIONS
 from ._engine.device import usable_device
 from ._engine.losses import HUBER_DELTA
 from ._engine.network import BN_EPS, BN_MOMENTUM, split_buffers, split_flat
-from ._engine.optimizers import EPS, EPS_ADAGRAD, OPTIMIZERS
+from ._engine.optimizers import OPTIMIZERS
 
 __all__ = ["SkorchMLPClassifier", "SkorchMLPRegressor", "SoftmaxSquaredError", "to_skorch",
            "to_torch"]
@@ -248,17 +248,6 @@ class SkorchMLPRegressor(_InModuleDtype, NeuralNetRegressor):
         return out.ravel() if out.ndim == 2 and out.shape[1] == 1 else out
 
 
-# Our optimizer name -> the torch.optim class and its arguments from a member's hyperparameters.
-_TORCH_OPTIMIZERS = {
-    "sgd": (torch.optim.SGD, lambda m: {}),
-    "momentum": (torch.optim.SGD, lambda m: {"momentum": m.momentum}),
-    "nesterov": (torch.optim.SGD, lambda m: {"momentum": m.momentum, "nesterov": m.momentum > 0}),
-    "adagrad": (torch.optim.Adagrad, lambda m: {"eps": EPS_ADAGRAD}),
-    "rmsprop": (torch.optim.RMSprop, lambda m: {"alpha": m.rho, "eps": EPS}),
-    "adam": (torch.optim.Adam, lambda m: {"betas": (m.beta1, m.beta2), "eps": EPS}),
-    "adamw": (torch.optim.AdamW, lambda m: {"betas": (m.beta1, m.beta2), "eps": EPS}),
-}
-
 # The engine's loss -> the skorch criterion and its arguments.
 _CRITERIA = {
     "softmax_log_loss": (nn.CrossEntropyLoss, {}),
@@ -334,7 +323,8 @@ def to_skorch(estimator, **params):
     trainer = estimator.model_
     config, member = trainer.config, trainer.members[0]
     classifier = config.architecture.loss.startswith("softmax_")
-    optimizer, optimizer_args = _TORCH_OPTIMIZERS[config.optimizer]
+    optimizer_entry = OPTIMIZERS[config.optimizer]
+    optimizer = optimizer_entry.torch_class
     criterion, criterion_args = _CRITERIA[config.architecture.loss]
     translated = {
         "criterion": criterion, "optimizer": optimizer, "lr": member.lr,
@@ -342,7 +332,7 @@ def to_skorch(estimator, **params):
         "iterator_train__shuffle": True, "train_split": None, "device": str(usable_device(config.device)),
         "verbose": int(estimator.verbose),
         **{f"criterion__{k}": v for k, v in criterion_args.items()},
-        **{f"optimizer__{k}": v for k, v in optimizer_args(member).items()},
+        **{f"optimizer__{k}": v for k, v in optimizer_entry.torch_kwargs(member).items()},
         "optimizer__weight_decay": member.weight_decay,
     }
     if member.weight_decay > 0:

@@ -31,7 +31,7 @@ from sknn_tune._engine.network import (
     split_flat,
 )
 from sknn_tune._engine.optimizers import OPTIMIZERS
-from sknn_tune._engine.schedules import SCHEDULES
+from sknn_tune._engine.schedules import SCHEDULES, ScheduleInputs
 from sknn_tune._engine.trainer import MemberConfig, MemberData, StackConfig, StackedTrainer
 
 DTYPE = torch.float64
@@ -88,17 +88,10 @@ def _param_groups(weights, biases, c):
     return [{"params": weights, "weight_decay": c.weight_decay}, {"params": biases, "weight_decay": 0.0}]
 
 
-TORCH_OPTIMIZERS = {
-    "sgd": lambda w, b, c: torch.optim.SGD(_param_groups(w, b, c), lr=c.lr),
-    "momentum": lambda w, b, c: torch.optim.SGD(_param_groups(w, b, c), lr=c.lr, momentum=c.momentum),
-    "nesterov": lambda w, b, c: torch.optim.SGD(
-        _param_groups(w, b, c), lr=c.lr, momentum=c.momentum, nesterov=True
-    ),
-    "adagrad": lambda w, b, c: torch.optim.Adagrad(_param_groups(w, b, c), lr=c.lr),
-    "rmsprop": lambda w, b, c: torch.optim.RMSprop(_param_groups(w, b, c), lr=c.lr, alpha=c.rho),
-    "adam": lambda w, b, c: torch.optim.Adam(_param_groups(w, b, c), lr=c.lr, betas=(c.beta1, c.beta2)),
-    "adamw": lambda w, b, c: torch.optim.AdamW(_param_groups(w, b, c), lr=c.lr, betas=(c.beta1, c.beta2)),
-}
+def _torch_optimizer(name, weights, biases, c):
+    """The ``torch.optim`` optimizer the registry entry names, for one member."""
+    entry = OPTIMIZERS[name]
+    return entry.torch_class(_param_groups(weights, biases, c), lr=c.lr, **entry.torch_kwargs(c))
 
 
 def _torch_scheduler(kind, optimizer, c):
@@ -142,13 +135,12 @@ def _torch_init(name, fan_in, fan_out):
     [
         (LOSSES, LOSS_REFERENCES),
         (ACTIVATIONS, ACTIVATION_REFERENCES),
-        (OPTIMIZERS, TORCH_OPTIMIZERS),
         (METRICS, METRIC_REFERENCES),
         (INITIALIZERS, {k: None for k in ("xavier_uniform", "xavier_normal", "he_uniform", "he_normal",
                                           "normal")}),
         (SCHEDULES, {k: None for k in ("constant", "step", "exponential", "inverse", "cosine", "plateau")}),
     ],
-    ids=["losses", "activations", "optimizers", "metrics", "initializers", "schedules"],
+    ids=["losses", "activations", "metrics", "initializers", "schedules"],
 )
 def test_every_registry_entry_has_a_reference(registry, references):
     # A new registry entry is tested automatically once its reference is added here.
@@ -632,7 +624,7 @@ def test_optimizer_matches_torch_optim(optimizer, regularization):
     arch = config.architecture
     layers = _torch_layers(arch, trainer.params)
     weights, biases = [lin.weight for lin in layers], [lin.bias for lin in layers]
-    opt = TORCH_OPTIMIZERS[optimizer](weights, biases, member)
+    opt = _torch_optimizer(optimizer, weights, biases, member)
     labels = Y.argmax(1)
     losses = []
     for _ in range(n_epochs):
@@ -788,9 +780,13 @@ def test_lr_schedule_formulas():
         "plateau": np.full(12, 0.25),
     }
     assert expected.keys() == SCHEDULES.keys()
-    for kind, factor in SCHEDULES.items():
-        np.testing.assert_allclose(factor(epoch, decay, step, max_epochs, plateau), expected[kind],
-                                   rtol=1e-14, err_msg=kind)
+    inputs = ScheduleInputs(epoch=epoch, decay=decay, step=step, max_epochs=max_epochs, plateau=plateau)
+    for kind, schedule in SCHEDULES.items():
+        np.testing.assert_allclose(schedule.factor(inputs), expected[kind], rtol=1e-14, err_msg=kind)
+        # The flags say which inputs a factor reads: changing the others changes nothing.
+        other = inputs._replace(max_epochs=2 * max_epochs) if not schedule.uses_max_epochs else inputs
+        other = other._replace(plateau=2 * plateau) if not schedule.uses_plateau else other
+        np.testing.assert_array_equal(schedule.factor(other), schedule.factor(inputs), err_msg=kind)
 
 
 def test_plateau_reduces_lr_after_lr_step_epochs_without_improvement():

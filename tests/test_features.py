@@ -33,7 +33,7 @@ from sknn_tune._engine.network import BN_EPS, split_buffers, split_flat
 from sknn_tune.classifier import _LOSSES as CLASSIFIER_LOSSES
 from sknn_tune.regressor import _LOSSES as REGRESSOR_LOSSES
 
-HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_score", "lr", "seconds"]
+HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_score", "lr", "seconds", "diverged"]
 
 
 @pytest.fixture(scope="module")

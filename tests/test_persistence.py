@@ -315,3 +315,21 @@ def test_load_builds_no_class_a_file_names():
 def test_load_on_cuda_without_cuda():
     with pytest.raises(ValueError, match="CUDA is not available"):
         load(written(saved_content()), device="cuda")
+
+
+def test_trainer_state_of_the_old_layout_loads_with_a_divergence_column():
+    # Files and pickles written before the log had a 'diverged' column: the column is rebuilt
+    # from the members' diverged flags (a diverged member diverged in the last epoch it trained).
+    from sknn_tune._engine import StackedTrainer
+
+    estimator, X, y = CASES["regressor"]
+    trainer = estimator.fit(X, y).model_
+    state = trainer.__getstate__()
+    old = {**state, "log": [{k: v for k, v in entry.items() if k != "diverged"}
+                            for entry in state["log"]],
+           "diverged": np.ones_like(state["diverged"])}
+    restored = object.__new__(StackedTrainer)
+    restored.__setstate__(old)
+    flags = restored.history(0)["diverged"]
+    assert flags.tolist() == [False] * (len(flags) - 1) + [True]
+    torch.testing.assert_close(restored.params, trainer.params, rtol=0, atol=0)

@@ -5,18 +5,31 @@ from .initializers import INITIALIZERS
 from .losses import LOSSES
 from .network import Architecture
 from .optimizers import OPTIMIZERS
-from .schedules import SCHEDULES
-from .trainer import MemberConfig, MemberData, StackConfig, StackedTrainer
+from .schedules import SCHEDULES, Schedule, ScheduleInputs
+from .trainer import (
+    HISTORY_COLUMNS,
+    MemberConfig,
+    MemberData,
+    MemberProgress,
+    MemberTensors,
+    StackConfig,
+    StackedTrainer,
+)
 
 __all__ = [
     "ACTIVATIONS",
     "INITIALIZERS",
     "LOSSES",
     "OPTIMIZERS",
+    "HISTORY_COLUMNS",
     "SCHEDULES",
     "Architecture",
     "MemberConfig",
     "MemberData",
+    "MemberProgress",
+    "MemberTensors",
+    "Schedule",
+    "ScheduleInputs",
     "StackConfig",
     "StackedTrainer",
 ]

@@ -8,7 +8,7 @@ schedules and divergence decide per epoch); inside an epoch nothing waits on the
 
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -25,11 +25,13 @@ from .network import (
     initial_parameters,
 )
 from .optimizers import OPTIMIZERS
-from .schedules import SCHEDULES
+from .schedules import SCHEDULES, ScheduleInputs
 
 PREDICT_CHUNK_ROWS = 65536
 EPOCH_GATHER_BYTES = 256 * 2**20
 DIVERGENCE_GROWTH = 1e6  # training loss this many times the first epoch's counts as diverged
+# A member's history columns (``history(i)``), in order; the log also marks who trained.
+HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_score", "lr", "seconds", "diverged")
 
 
 @dataclass(frozen=True)
@@ -91,41 +93,186 @@ def _padded(arrays, fill, dtype, device):
     return torch.as_tensor(out, device=device), lengths
 
 
+# ------------------------------------------------------------------------------------------------
+# per-member state: every field holds one row per member, so selecting, stacking and moving
+# members are written once over the declared fields (a field of another kind fails loudly)
+
+
+class _MemberRows:
+    """Dataclass mixin: ``select``, ``concat`` and ``as_dict`` over every declared field."""
+
+    @staticmethod
+    def _take(value, indices):
+        raise NotImplementedError
+
+    @staticmethod
+    def _join(values):
+        raise NotImplementedError
+
+    def select(self, indices):
+        """The members at ``indices``, in that order, sharing no memory with ``self``."""
+        return type(self)(**{f.name: self._take(getattr(self, f.name), indices)
+                             for f in fields(self)})
+
+    @classmethod
+    def concat(cls, parts):
+        """The members of ``parts``, in order."""
+        return cls(**{f.name: cls._join([getattr(p, f.name) for p in parts])
+                      for f in fields(cls)})
+
+    def as_dict(self):
+        """``{field name: value}``, the values not copied."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, values):
+        """The inverse of :meth:`as_dict`; a missing field raises ``KeyError``."""
+        return cls(**{f.name: values[f.name] for f in fields(cls)})
+
+
+def _per_tensor(value, function):
+    """``function`` applied to a tensor, or to every tensor of a dict of tensors."""
+    if isinstance(value, torch.Tensor):
+        return function(value)
+    if isinstance(value, dict):
+        return {name: function(tensor) for name, tensor in value.items()}
+    raise TypeError(f"member state holds a {type(value).__name__}; expected a tensor or a dict "
+                    "of tensors")
+
+
+@dataclass
+class MemberTensors(_MemberRows):
+    """Device state, first dimension the member: ``M`` rows each."""
+
+    seeds: torch.Tensor  # (M,) int64, each member's seed modulo 2**32
+    params: torch.Tensor  # (M, P) the live flat parameters (see Architecture.row_width)
+    buffers: torch.Tensor  # (M, B) BatchNorm running statistics (B = 0 without BatchNorm)
+    best_params: torch.Tensor  # (M, P) the parameters of the best validation epoch
+    best_buffers: torch.Tensor  # (M, B)
+    steps: torch.Tensor  # (M, 1) float32 update counts, as torch.optim keeps them
+    state: dict  # optimizer state: name -> (M, P), OPTIMIZERS[...].state_names
+
+    @staticmethod
+    def _take(value, indices):
+        return _per_tensor(value, lambda t: t[torch.as_tensor(indices, device=t.device)].clone())
+
+    @staticmethod
+    def _join(values):
+        if isinstance(values[0], dict):
+            return {name: torch.cat([v[name] for v in values]) for name in values[0]}
+        return torch.cat(values)
+
+    def to(self, device):
+        """The same state on ``device`` (tensors already there are not copied)."""
+        return type(self)(**{name: _per_tensor(value, lambda t: t.to(device))
+                             for name, value in self.as_dict().items()})
+
+
+@dataclass
+class MemberProgress(_MemberRows):
+    """Host state of training, early stopping and the plateau schedule: ``(M,)`` arrays."""
+
+    epochs_done: np.ndarray  # int64
+    stopped: np.ndarray  # bool: stopped early
+    diverged: np.ndarray  # bool: frozen since its loss blew up
+    first_loss: np.ndarray  # float: the first epoch's training loss (NaN before it)
+    best_value: np.ndarray  # float: the best watched validation value (lower is better)
+    best_epoch: np.ndarray  # int64: the epoch of best_value (0: none yet)
+    wait: np.ndarray  # int64: epochs since the best (early stopping's patience counter)
+    plateau_factor: np.ndarray  # float: the reduce-on-plateau lr multiplier
+    plateau_best: np.ndarray  # float: the best watched value for the plateau schedule
+    plateau_wait: np.ndarray  # int64: epochs since plateau_best improved
+
+    @classmethod
+    def fresh(cls, m):
+        """``m`` members that have not trained yet."""
+        return cls(
+            epochs_done=np.zeros(m, dtype=np.int64), stopped=np.zeros(m, dtype=bool),
+            diverged=np.zeros(m, dtype=bool), first_loss=np.full(m, np.nan),
+            best_value=np.full(m, np.inf), best_epoch=np.zeros(m, dtype=np.int64),
+            wait=np.zeros(m, dtype=np.int64), plateau_factor=np.ones(m),
+            plateau_best=np.full(m, np.inf), plateau_wait=np.zeros(m, dtype=np.int64))
+
+    @staticmethod
+    def _take(value, indices):
+        return value[np.asarray(indices)].copy()
+
+    @staticmethod
+    def _join(values):
+        return np.concatenate(values)
+
+
+def _delegate(part, name):
+    """A read-write attribute of the trainer that is field ``name`` of its ``part``."""
+    return property(lambda self: getattr(getattr(self, part), name),
+                    lambda self, value: setattr(getattr(self, part), name, value),
+                    doc=f"``{part}.{name}``, read and written in place.")
+
+
+class _EpochPlan(NamedTuple):
+    """What every epoch of one ``fit`` call reads, built once per call."""
+
+    X: torch.Tensor  # (n, d) the shared inputs
+    Y: torch.Tensor  # (n, k) the shared targets
+    rows: torch.Tensor  # (M, n_max) each member's training rows, padded with row 0
+    n_train: np.ndarray  # (M,) real training rows per member
+    weights: torch.Tensor  # (M, n_max) sample weights, 0 on padding
+    has_zero_weight: bool  # some real row weighs nothing: whole batches may weigh nothing
+    unit_weight: bool  # every real row weighs 1
+    dropout: torch.Tensor | None  # (M, 1, 1) or None when no member drops out
+    noise: torch.Tensor | None  # (M, 1, 1) input noise std or None
+    grad: torch.Tensor  # (M, P) the gradient the step writes
+    step: TrainStep
+    penalties: "_Penalties"
+    validation: tuple | None  # (x, y, weights) per member, or None without validation rows
+    monitor: object  # the ``monitor`` callable of ``fit``, or None
+
+
+_STRUCTURED_ATTRIBUTES = ("config", "members", "tensors", "progress", "log", "interrupted")
+
+
 class StackedTrainer:
     """Trains and holds M members of one stack.
 
     The live parameters keep training (``fit`` may be called again to continue, as successive
     halving and ``partial_fit`` do); ``final_parameters`` is what members predict with: the best
     validation epoch's weights where early stopping restores them, the live ones otherwise.
+
+    Per-member state lives in two structures whose fields say their shapes: ``tensors``
+    (:class:`MemberTensors`, on the device) and ``progress`` (:class:`MemberProgress`, on the
+    host); each field is also an attribute of the trainer (``trainer.params``,
+    ``trainer.epochs_done``, ...). ``log`` holds one dict of ``(M,)`` arrays per stack epoch:
+    ``trained`` and the :data:`HISTORY_COLUMNS`.
     """
 
     def __init__(self, config: StackConfig, members: list[MemberConfig]):
-        self.config = config
-        self.members = list(members)
-        m = len(self.members)
+        members = list(members)
+        m = len(members)
         arch, dtype, device = config.architecture, config.dtype, config.device
-        self.seeds = torch.tensor([c.seed % 2**32 for c in self.members], device=device)
-        self.params = initial_parameters(arch, self.seeds, [c.init for c in self.members],
-                                         dtype, device)
-        self.buffers = initial_buffers(arch, m, dtype, device)
-        optimizer = OPTIMIZERS[config.optimizer]
-        self.state = {name: torch.zeros_like(self.params) for name in optimizer.state_names}
-        # Update counts, float32 as torch.optim keeps them for its fused kernels.
-        self.steps = torch.zeros(m, 1, dtype=torch.float32, device=device)
-        self.best_params = self.params.clone()
-        self.best_buffers = self.buffers.clone()
-        self.epochs_done = np.zeros(m, dtype=np.int64)
-        self.stopped = np.zeros(m, dtype=bool)
-        self.diverged = np.zeros(m, dtype=bool)
-        self.first_loss = np.full(m, np.nan)  # each member's first-epoch training loss
-        self.best_value = np.full(m, np.inf)
-        self.best_epoch = np.zeros(m, dtype=np.int64)
-        self.wait = np.zeros(m, dtype=np.int64)
-        self.plateau_factor = np.ones(m)
-        self.plateau_best = np.full(m, np.inf)
-        self.plateau_wait = np.zeros(m, dtype=np.int64)
-        self.log = []  # one dict of (M,) arrays per stack epoch
-        self.interrupted = False
+        seeds = torch.tensor([c.seed % 2**32 for c in members], device=device)
+        params = initial_parameters(arch, seeds, [c.init for c in members], dtype, device)
+        buffers = initial_buffers(arch, m, dtype, device)
+        tensors = MemberTensors(
+            seeds=seeds, params=params, buffers=buffers, best_params=params.clone(),
+            best_buffers=buffers.clone(),
+            steps=torch.zeros(m, 1, dtype=torch.float32, device=device),
+            state={name: torch.zeros_like(params)
+                   for name in OPTIMIZERS[config.optimizer].state_names})
+        self._assign(config, members, tensors, MemberProgress.fresh(m), [], False)
+
+    def _assign(self, config, members, tensors, progress, log, interrupted):
+        self.config = config
+        self.members = members
+        self.tensors = tensors
+        self.progress = progress
+        self.log = log
+        self.interrupted = interrupted
+
+    @classmethod
+    def _from_parts(cls, *parts):
+        new = object.__new__(cls)
+        new._assign(*parts)
+        return new
 
     # ----------------------------------------------------------------------------------------
     # configuration as tensors
@@ -156,32 +303,11 @@ class StackedTrainer:
         of the validation loss. Each member's score must depend on that member alone (fusion
         invariance).
         """
-        cfg = self.config
-        device = cfg.device
         if n_epochs is None:
             target = self._host("max_epochs").astype(np.int64)
         else:
             target = self.epochs_done + n_epochs
-        rows, n_train = _padded([d.train_rows for d in data], 0, np.int64, device)
-        weights, _ = _padded(
-            [np.ones(len(d.train_rows)) if d.train_weight is None else d.train_weight
-             for d in data], 0.0, np.float64, device)
-        weights = weights.to(cfg.dtype)
-        has_zero_weight = any(d.train_weight is not None and np.any(d.train_weight == 0)
-                              for d in data)
-        unit_weight = all(d.train_weight is None or np.all(d.train_weight == 1) for d in data)
-        validation = self._validation_set(X, Y, data)
-        hyper = {name: self._column(name) for name in _HYPER_COLUMNS}
-        decay_mask = cfg.architecture.decay_mask(cfg.dtype, device)
-        penalties = _Penalties(
-            l2=hyper["weight_decay"] * decay_mask
-            if np.any(self._host("weight_decay") > 0) else None,
-            l1=hyper["l1"] * decay_mask if np.any(self._host("l1") > 0) else None)
-        dropout = hyper["dropout"][:, :, None] if np.any(self._host("dropout") > 0) else None
-        noise = hyper["noise_std"][:, :, None] if np.any(self._host("noise_std") > 0) else None
-        # The step writes gradients into this matrix; params and state are updated in place.
-        grad = torch.zeros_like(self.params)
-        step = TrainStep(cfg.architecture, self.params, grad)
+        plan = self._plan(X, Y, data, monitor)
         self.interrupted = False
         try:
             while True:
@@ -190,23 +316,46 @@ class StackedTrainer:
                     break
                 started = time.perf_counter()
                 lr_now = self._learning_rates()
-                update = _EpochUpdate(self, grad, training, lr_now, penalties)
-                loss_sum, weight_sum = self._run_epoch(
-                    X, Y, rows, n_train, weights, has_zero_weight, unit_weight, training,
-                    dropout, noise, step, update)
-                self._end_epoch(training, loss_sum, weight_sum, validation, lr_now, started,
-                                monitor)
+                update = _EpochUpdate(self, plan.grad, training, lr_now, plan.penalties)
+                loss_sum, weight_sum = self._run_epoch(plan, training, update)
+                self._end_epoch(plan, training, loss_sum, weight_sum, lr_now, started)
                 if on_epoch is not None:
                     on_epoch(self)
         except KeyboardInterrupt:
             self.interrupted = True
         return self
 
-    def _run_epoch(self, X, Y, rows, n_train, weights, has_zero_weight, unit_weight, training,
-                   dropout, noise, step, update):
+    def _plan(self, X, Y, data, monitor):
+        """The :class:`_EpochPlan` of one ``fit`` call."""
         cfg = self.config
+        device = cfg.device
+        rows, n_train = _padded([d.train_rows for d in data], 0, np.int64, device)
+        weights, _ = _padded(
+            [np.ones(len(d.train_rows)) if d.train_weight is None else d.train_weight
+             for d in data], 0.0, np.float64, device)
+        hyper = {name: self._column(name) for name in _HYPER_COLUMNS}
+        used = {name: bool(np.any(self._host(name) > 0)) for name in _HYPER_COLUMNS}
+        decay_mask = cfg.architecture.decay_mask(cfg.dtype, device)
+        penalties = _Penalties(l2=hyper["weight_decay"] * decay_mask if used["weight_decay"] else None,
+                               l1=hyper["l1"] * decay_mask if used["l1"] else None)
+        # The step writes gradients into this matrix; params and state are updated in place.
+        grad = torch.zeros_like(self.params)
+        return _EpochPlan(
+            X=X, Y=Y, rows=rows, n_train=n_train, weights=weights.to(cfg.dtype),
+            has_zero_weight=any(d.train_weight is not None and np.any(d.train_weight == 0)
+                                for d in data),
+            unit_weight=all(d.train_weight is None or np.all(d.train_weight == 1) for d in data),
+            dropout=hyper["dropout"][:, :, None] if used["dropout"] else None,
+            noise=hyper["noise_std"][:, :, None] if used["noise_std"] else None,
+            grad=grad, step=TrainStep(cfg.architecture, self.params, grad), penalties=penalties,
+            validation=self._validation_set(X, Y, data), monitor=monitor)
+
+    def _run_epoch(self, plan, training, update):
+        """One epoch of every member marked in ``training``; ``(loss_sum, weight_sum)`` ``(M,)``."""
+        cfg = self.config
+        X, Y, n_train = plan.X, plan.Y, plan.n_train
         device, dtype, batch = cfg.device, cfg.dtype, cfg.batch_size
-        m, n_max = rows.shape
+        m, n_max = plan.rows.shape
         epoch = torch.as_tensor(self.epochs_done, device=device)
         # Each member's own permutation of its rows; padding sorts last.
         keys = rng.random_bits(rng.member_keys(self.seeds, rng.PERMUTATION, epoch), n_max)
@@ -217,14 +366,14 @@ class StackedTrainer:
         n_steps = math.ceil(int(n_train[training].max()) / batch)
         width = n_steps * batch
         order = torch.nn.functional.pad(order, (0, max(0, width - n_max)), value=0)[:, :width]
-        batch_rows = rows.gather(1, order)
-        batch_weight = weights.gather(1, order)
+        batch_rows = plan.rows.gather(1, order)
+        batch_weight = plan.weights.gather(1, order)
         real = (torch.arange(width, device=device) < n_train_t)
         batch_weight = batch_weight * real
         # Which members train in which step, known on the host: a member out of rows, or whose
         # batch weighs nothing (one read per epoch, only when some weights are zero), skips it.
         has_rows = n_train[:, None] > np.arange(n_steps)[None, :] * batch
-        if has_zero_weight:
+        if plan.has_zero_weight:
             has_rows &= (batch_weight.view(m, n_steps, batch).sum(2) > 0).cpu().numpy()
         active_steps = training[:, None] & has_rows
         # Gather the epoch's rows once when they fit in memory: batches are then views.
@@ -241,16 +390,16 @@ class StackedTrainer:
             else:
                 idx = batch_rows[:, cols]
                 x, y = X[idx], Y[idx]
-            if noise is not None:
-                x = x + noise * rng.normal(rng.member_keys(step_keys_base, s, rng.NOISE),
-                                           x.shape[1:], dtype)
+            if plan.noise is not None:
+                x = x + plan.noise * rng.normal(rng.member_keys(step_keys_base, s, rng.NOISE),
+                                                x.shape[1:], dtype)
             every_row_real = (s + 1) * batch <= n_min
             valid = None if every_row_real else real[:, cols, None].to(dtype)
-            step_keys = rng.member_keys(step_keys_base, s) if dropout is not None else None
-            _, batch_loss, new_buffers = step(
+            step_keys = rng.member_keys(step_keys_base, s) if plan.dropout is not None else None
+            _, batch_loss, new_buffers = plan.step(
                 self.buffers, x, y,
-                None if unit_weight and every_row_real else batch_weight[:, cols, None],
-                valid, dropout, step_keys)
+                None if plan.unit_weight and every_row_real else batch_weight[:, cols, None],
+                valid, plan.dropout, step_keys)
             self.buffers = update(active_steps[:, s], new_buffers)
             loss_sum.add_(batch_loss)
         return loss_sum, batch_weight.sum(1)
@@ -288,46 +437,69 @@ class StackedTrainer:
         factor = np.ones(len(self.members))
         for i, member in enumerate(self.members):
             one = slice(i, i + 1)
-            factor[one] = SCHEDULES[member.lr_schedule](
-                self.epochs_done[one].astype(float), np.array([float(member.lr_decay)]),
-                np.array([float(member.lr_step)]), np.array([float(member.max_epochs)]),
-                self.plateau_factor[one])
+            factor[one] = SCHEDULES[member.lr_schedule].factor(ScheduleInputs(
+                epoch=self.epochs_done[one].astype(float),
+                decay=np.array([float(member.lr_decay)]), step=np.array([float(member.lr_step)]),
+                max_epochs=np.array([float(member.max_epochs)]),
+                plateau=self.plateau_factor[one]))
         return factor
 
-    def _end_epoch(self, training, loss_sum, weight_sum, validation, lr_now, started,
-                   monitor=None):
+    def _end_epoch(self, plan, training, loss_sum, weight_sum, lr_now, started):
+        """The host's once-per-epoch decisions for the members marked in ``training``."""
         train_loss = (loss_sum / weight_sum.clamp_min(torch.finfo(weight_sum.dtype).tiny))
         train_loss = train_loss.cpu().numpy().astype(np.float64)
-        m = len(self.members)
         self.epochs_done[training] += 1
+        newly_diverged = self._check_divergence(training, train_loss)
+        ok = training & ~newly_diverged
+        val_loss, val_score = self._validate(plan, ok)
+        has_val = ~np.isnan(val_loss)
+        # What decides the best epoch: the monitored score (higher is better) or the val loss.
+        self._track_best(ok, has_val, val_loss if plan.monitor is None else -val_score)
+        # Reduce-on-plateau watches validation loss when there is one, else training loss.
+        self._track_plateau(ok, np.where(has_val, val_loss, train_loss))
+        self._log_epoch(training, newly_diverged, train_loss, val_loss, val_score, lr_now,
+                        time.perf_counter() - started)
+
+    def _check_divergence(self, training, train_loss):
+        """Freeze and return the members that diverged this epoch.
+
+        Diverged: the loss is NaN / inf, or has grown a million-fold since the first epoch
+        (float64 can take hundreds of epochs of blow-up before it overflows).
+        """
         first = training & np.isnan(self.first_loss)
         self.first_loss[first] = train_loss[first]
-        # Diverged: the loss is NaN / inf, or has grown a million-fold since the first epoch
-        # (float64 can take hundreds of epochs of blow-up before it overflows).
         with np.errstate(invalid="ignore"):
             blown_up = train_loss > DIVERGENCE_GROWTH * np.abs(self.first_loss)
         newly_diverged = training & (~np.isfinite(train_loss) | blown_up)
         self.diverged |= newly_diverged
-        ok = training & ~newly_diverged
-        val_loss, val_score = np.full(m, np.nan), np.full(m, np.nan)
-        if validation is not None:
-            val_loss_t, val_score_t = self._evaluate(validation)
-            val_loss[ok] = val_loss_t.cpu().numpy().astype(np.float64)[ok]
-            val_score[ok] = val_score_t.cpu().numpy().astype(np.float64)[ok]
-            if monitor is not None:
-                scored = np.flatnonzero(ok)
-                val_score[scored] = np.asarray(monitor(self, scored), dtype=np.float64)
-        # What decides the best epoch: the monitored score (higher is better) or the val loss.
-        watched_val = val_loss if monitor is None else -val_score
-        has_val = np.array([not np.isnan(v) for v in val_loss])
-        tol = self._host("tol").astype(float)
+        return newly_diverged
 
-        # Best epoch on validation loss or the monitored score (whenever there is a validation set).
-        improved = ok & has_val & (watched_val < self.best_value - tol)
-        self.best_value[improved] = watched_val[improved]
+    def _validate(self, plan, ok):
+        """``(val_loss, val_score)`` ``(M,)`` of the members in ``ok``, NaN elsewhere."""
+        m = len(self.members)
+        val_loss, val_score = np.full(m, np.nan), np.full(m, np.nan)
+        if plan.validation is None:
+            return val_loss, val_score
+        val_loss_t, val_score_t = self._evaluate(plan.validation)
+        val_loss[ok] = val_loss_t.cpu().numpy().astype(np.float64)[ok]
+        val_score[ok] = val_score_t.cpu().numpy().astype(np.float64)[ok]
+        if plan.monitor is not None:
+            scored = np.flatnonzero(ok)
+            val_score[scored] = np.asarray(plan.monitor(self, scored), dtype=np.float64)
+        return val_loss, val_score
+
+    def _track_best(self, ok, has_val, watched):
+        """Best epoch and early stopping of the members in ``ok``; lower ``watched`` is better.
+
+        Only epochs with a validation value (``has_val``) can improve or count towards patience.
+        """
+        tol = self._host("tol").astype(float)
+        validated = ok & has_val
+        improved = validated & (watched < self.best_value - tol)
+        self.best_value[improved] = watched[improved]
         self.best_epoch[improved] = self.epochs_done[improved]
         self.wait[improved] = 0
-        self.wait[ok & has_val & ~improved] += 1
+        self.wait[validated & ~improved] += 1
         if improved.any():
             mask = torch.as_tensor(improved, device=self.config.device)[:, None]
             self.best_params = torch.where(mask, self.params, self.best_params)
@@ -335,8 +507,9 @@ class StackedTrainer:
         early = self._host("early_stopping").astype(bool)
         self.stopped |= ok & early & (self.wait >= self._host("patience"))
 
-        # Reduce-on-plateau watches validation loss when there is one, else training loss.
-        watched = np.where(has_val, val_loss, train_loss)
+    def _track_plateau(self, ok, watched):
+        """The reduce-on-plateau factor of the members in ``ok``; lower ``watched`` is better."""
+        tol = self._host("tol").astype(float)
         better = ok & (watched < self.plateau_best - tol)
         self.plateau_best[better] = watched[better]
         self.plateau_wait[better] = 0
@@ -345,11 +518,14 @@ class StackedTrainer:
         self.plateau_factor[cut] *= self._host("lr_decay")[cut].astype(float)
         self.plateau_wait[cut] = 0
 
+    def _log_epoch(self, training, newly_diverged, train_loss, val_loss, val_score, lr_now,
+                   seconds):
+        m = len(self.members)
         self.log.append({
             "trained": training.copy(), "epoch": self.epochs_done.copy(),
             "train_loss": train_loss, "val_loss": val_loss, "val_score": val_score,
-            "lr": lr_now * self._host("lr").astype(float),
-            "seconds": np.full(m, time.perf_counter() - started),
+            "lr": lr_now * self._host("lr").astype(float), "seconds": np.full(m, seconds),
+            "diverged": newly_diverged,
         })
 
     def reset_stopping(self):
@@ -377,10 +553,12 @@ class StackedTrainer:
         return np.where(restore, self.best_epoch, self.epochs_done)
 
     def history(self, i):
-        """Member ``i``'s epochs as a dict of columns."""
+        """Member ``i``'s epochs as a dict of the :data:`HISTORY_COLUMNS`.
+
+        ``diverged`` is True on the epoch in which the member diverged (its last).
+        """
         rows = [entry for entry in self.log if entry["trained"][i]]
-        names = ("epoch", "train_loss", "val_loss", "val_score", "lr", "seconds")
-        return {name: np.array([r[name][i] for r in rows]) for name in names}
+        return {name: np.array([r[name][i] for r in rows]) for name in HISTORY_COLUMNS}
 
     @torch.no_grad()
     def predict_raw(self, X, live=False, members=None):
@@ -403,22 +581,18 @@ class StackedTrainer:
         """Predictions after the loss's link (probabilities for softmax losses)."""
         return LOSSES[self.config.architecture.loss].link(self.predict_raw(X, live, members))
 
+    # ----------------------------------------------------------------------------------------
+    # members in and out
+
     def select(self, indices):
         """A trainer holding only the members at ``indices``, sharing nothing mutable."""
-        idx = torch.as_tensor(np.asarray(indices), device=self.config.device)
         host_idx = np.asarray(indices)
-        new = object.__new__(StackedTrainer)
-        new.config = self.config
-        new.members = [self.members[i] for i in host_idx]
-        for name, value in vars(self).items():
-            if isinstance(value, torch.Tensor):
-                setattr(new, name, value[idx].clone())
-            elif isinstance(value, np.ndarray):
-                setattr(new, name, value[host_idx].copy())
-        new.state = {k: v[idx].clone() for k, v in self.state.items()}
-        new.log = [{k: v[host_idx].copy() for k, v in entry.items()} for entry in self.log]
-        new.interrupted = self.interrupted
-        return new
+        return self._from_parts(
+            self.config, [self.members[i] for i in host_idx], self.tensors.select(host_idx),
+            self.progress.select(host_idx),
+            [{name: column[host_idx].copy() for name, column in entry.items()}
+             for entry in self.log],
+            self.interrupted)
 
     @classmethod
     def stack(cls, trainers):
@@ -431,47 +605,77 @@ class StackedTrainer:
         first = trainers[0]
         if any(t.config != first.config for t in trainers):
             raise ValueError("only trainers of one stack configuration can be stacked")
-        new = object.__new__(cls)
-        new.config = first.config
-        new.members = [m for t in trainers for m in t.members]
-        for name, value in vars(first).items():
-            if isinstance(value, torch.Tensor):
-                setattr(new, name, torch.cat([getattr(t, name) for t in trainers]))
-            elif isinstance(value, np.ndarray):
-                setattr(new, name, np.concatenate([getattr(t, name) for t in trainers]))
-        new.state = {k: torch.cat([t.state[k] for t in trainers]) for k in first.state}
-        length = max(len(t.log) for t in trainers)
-        template = next((t.log[0] for t in trainers if t.log), None)
-        new.log = []
-        for i in range(length):
-            entries = [t.log[i] if i < len(t.log) else _idle_entry(template, len(t.members))
-                       for t in trainers]
-            new.log.append({k: np.concatenate([e[k] for e in entries]) for k in entries[0]})
-        new.interrupted = any(t.interrupted for t in trainers)
-        return new
+        return cls._from_parts(
+            first.config, [m for t in trainers for m in t.members],
+            MemberTensors.concat([t.tensors for t in trainers]),
+            MemberProgress.concat([t.progress for t in trainers]),
+            _stacked_logs(trainers), any(t.interrupted for t in trainers))
 
     def to(self, device):
         """Move every tensor to ``device`` (used when unpickling a CUDA model without a GPU)."""
         device = torch.device(device)
         self.config = replace(self.config, device=device)
-        for name, value in vars(self).items():
-            if isinstance(value, torch.Tensor):
-                setattr(self, name, value.to(device))
-        self.state = {k: v.to(device) for k, v in self.state.items()}
+        self.tensors = self.tensors.to(device)
         return self
 
     def __getstate__(self):
-        # Pickles hold CPU tensors so that a model trained on a GPU loads anywhere.
-        state = dict(vars(self))
-        for name, value in state.items():
-            if isinstance(value, torch.Tensor):
-                state[name] = value.cpu()
-        state["state"] = {k: v.cpu() for k, v in self.state.items()}
-        state["config"] = replace(self.config, device=torch.device("cpu"))
-        return state
+        # One flat dict of the structures' fields (the layout of version 1 of the save format,
+        # which reads it back field by field). Pickles hold CPU tensors so that a model trained
+        # on a GPU loads anywhere.
+        cpu = torch.device("cpu")
+        # Attributes set on the trainer beside its structures travel as they are.
+        extra = {k: v for k, v in vars(self).items() if k not in _STRUCTURED_ATTRIBUTES}
+        return {**extra, "config": replace(self.config, device=cpu), "members": self.members,
+                **self.tensors.to(cpu).as_dict(), **self.progress.as_dict(), "log": self.log,
+                "interrupted": self.interrupted}
 
     def __setstate__(self, state):
-        vars(self).update(state)
+        known = {"config", "members", "log", "interrupted",
+                 *(f.name for f in fields(MemberTensors)), *(f.name for f in fields(MemberProgress))}
+        vars(self).update({k: v for k, v in state.items() if k not in known})
+        progress = MemberProgress.from_dict(state)
+        self._assign(state["config"], list(state["members"]), MemberTensors.from_dict(state),
+                     progress, _with_divergence_column(state["log"], progress.diverged),
+                     state["interrupted"])
+
+
+# Every per-member field is also an attribute of the trainer: ``trainer.params`` is
+# ``trainer.tensors.params``, ``trainer.epochs_done`` is ``trainer.progress.epochs_done``.
+for _part, _structure in (("tensors", MemberTensors), ("progress", MemberProgress)):
+    for _field in fields(_structure):
+        setattr(StackedTrainer, _field.name, _delegate(_part, _field.name))
+del _part, _structure, _field
+
+
+def _stacked_logs(trainers):
+    """The logs of ``trainers`` side by side, each padded with epochs its members did not train."""
+    length = max(len(t.log) for t in trainers)
+    template = next((t.log[0] for t in trainers if t.log), None)
+    log = []
+    for i in range(length):
+        entries = [t.log[i] if i < len(t.log) else _idle_entry(template, len(t.members))
+                   for t in trainers]
+        log.append({k: np.concatenate([e[k] for e in entries]) for k in entries[0]})
+    return log
+
+
+def _with_divergence_column(log, diverged):
+    """``log`` with a ``diverged`` column in every entry.
+
+    Logs written before the column existed get it from the members' ``diverged`` flags: a
+    diverged member never trains again, so it diverged in the last epoch it trained.
+    """
+    if all("diverged" in entry for entry in log):
+        return log
+    last_trained = {}
+    for position, entry in enumerate(log):
+        for i in np.flatnonzero(entry["trained"]):
+            last_trained[int(i)] = position
+    log = [{**entry, "diverged": np.zeros(len(entry["trained"]), dtype=bool)} for entry in log]
+    for i in np.flatnonzero(diverged):
+        if int(i) in last_trained:
+            log[last_trained[int(i)]]["diverged"][i] = True
+    return log
 
 
 class _Penalties(NamedTuple):
@@ -546,6 +750,6 @@ class _EpochUpdate:
 
 
 def _idle_entry(template, m):
-    """A log entry for ``m`` members that did not train that epoch."""
-    return {k: np.zeros(m, dtype=v.dtype) if k in ("trained", "epoch") else np.full(m, np.nan)
+    """A log entry for ``m`` members that did not train that epoch: False / 0 / NaN columns."""
+    return {k: np.zeros(m, dtype=v.dtype) if v.dtype.kind in "biu" else np.full(m, np.nan)
             for k, v in template.items()}
