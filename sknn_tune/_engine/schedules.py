@@ -53,13 +53,3 @@ SCHEDULES = {
                         uses_plateau=True),
 }
 
-
-class _TempSchedule:  # TEMPORARY (revert before merge)
-    def __init__(self, f, uses):
-        self.f, self.uses_max_epochs = f, uses
-
-    def __call__(self, *a):
-        return self.f(*a)
-
-
-SCHEDULES = {k: _TempSchedule(v, k == "cosine") for k, v in SCHEDULES.items()}
