@@ -41,10 +41,24 @@ def plain(iris):
     return MLPClassifier((8,), max_epochs=4, random_state=0).fit(X, y)
 
 
-def _diverged_history():
-    return pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [1.0, 50.0, np.inf],
-                         "val_loss": [1.2, 80.0, np.nan], "val_score": [0.5, 0.3, 0.1],
-                         "lr": [1.0] * 3, "seconds": [0.01] * 3})
+def _diverged_history(train_loss=(1.0, 50.0, 1e9), diverged=(False, False, True)):
+    """A history as the engine writes it for a run that diverged at epoch 3 (its last)."""
+    history = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": train_loss,
+                            "val_loss": [1.2, 80.0, np.nan], "val_score": [0.5, 0.3, 0.1],
+                            "lr": [1.0] * 3, "seconds": [0.01] * 3})
+    if diverged is not None:
+        history["diverged"] = diverged
+    return history
+
+
+def _divergence_marker(ax, epoch):
+    """The one ``x`` marker of the axes: it stands at ``epoch``, at the top of the axes."""
+    (marker,) = [line for line in ax.get_lines() if line.get_marker() == "x"]
+    assert marker.get_xdata()[0] == epoch
+    assert marker.get_transform() == ax.get_xaxis_transform()  # y in axes coordinates
+    assert marker.get_ydata()[0] > 0.9
+    assert ax.get_xlim()[0] <= epoch <= ax.get_xlim()[1]
+    return marker
 
 
 def test_loss_curves_and_best_epoch(stopped):
@@ -95,21 +109,48 @@ def test_draws_on_given_axes(stopped):
 
 def test_divergence_is_marked():
     history = _diverged_history()
-    ax = plot_history(DivergenceError("boom", history=history))
-    train, train_end, val, val_end = ax.get_lines()
-    assert np.isnan(val.get_ydata()[-1])
-    assert np.isnan(train.get_ydata()[-1])  # the inf is not drawn
-    assert (train_end.get_xdata()[0], train_end.get_ydata()[0]) == (2, 50.0)
-    assert (val_end.get_xdata()[0], val_end.get_ydata()[0]) == (2, 80.0)
-    assert train_end.get_marker() == val_end.get_marker() == "x"
+    ax = plot_history(history)
+    train, val, marker = ax.get_lines()
+    assert marker is _divergence_marker(ax, 3)
+    assert marker.get_color() == train.get_color()
+    # the diverged epoch's losses (finite, but off the scale) are not drawn
+    np.testing.assert_array_equal(train.get_ydata(), [1.0, 50.0, np.nan])
+    np.testing.assert_array_equal(val.get_ydata(), [1.2, 80.0, np.nan])
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
-        "train (diverged)", "validation (diverged)"]
+        "train (diverged at epoch 3)", "validation (diverged at epoch 3)"]
     # the diverged epoch's validation score (of NaN predictions) is not drawn either
     ax = plot_history(history, metric="score")
-    score, score_end = ax.get_lines()
+    score, _ = ax.get_lines()
     np.testing.assert_array_equal(score.get_ydata(), [0.5, 0.3, np.nan])
-    assert (score_end.get_xdata()[0], score_end.get_ydata()[0]) == (2, 0.3)
-    assert score.get_label() == "validation score (diverged)"
+    assert score.get_label() == "validation score (diverged at epoch 3)"
+    _divergence_marker(ax, 3)
+    # other columns are drawn to the end; the run is still marked
+    ax = plot_history(history, metric="lr")
+    np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), [1.0, 1.0, 1.0])
+    assert ax.get_lines()[0].get_label() == "learning rate (diverged at epoch 3)"
+    _divergence_marker(ax, 3)
+
+
+def test_divergence_is_read_from_the_history():
+    # the diverged column decides, whatever the losses look like
+    ax = plot_history(_diverged_history(train_loss=[1.0, 2.0, 3.0], diverged=[False, True, False]))
+    assert ax.get_lines()[0].get_label() == "train (diverged at epoch 2)"
+    np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), [1.0, np.nan, np.nan])
+    _divergence_marker(ax, 2)
+    ax = plot_history(_diverged_history(train_loss=[1.0, 1e9, 1e12], diverged=[False] * 3))
+    assert ax.get_lines()[0].get_label() == "train"
+    assert not [line for line in ax.get_lines() if line.get_marker() == "x"]
+    # without the column (a frame of one's own, an older model): a NaN / inf loss is diverged,
+    # a large finite one is not (plotting has no divergence rule of its own)
+    ax = plot_history(_diverged_history(train_loss=[1.0, 50.0, np.inf], diverged=None))
+    assert ax.get_lines()[0].get_label() == "train (diverged at epoch 3)"
+    _divergence_marker(ax, 3)
+    ax = plot_history(_diverged_history(train_loss=[1.0, 50.0, 1e9], diverged=None))
+    assert ax.get_lines()[0].get_label() == "train"
+    # a DivergenceError's history ends at the epoch that diverged
+    ax = plot_history(DivergenceError("boom", history=_diverged_history(diverged=None)))
+    assert ax.get_lines()[0].get_label() == "train (diverged at epoch 3)"
+    _divergence_marker(ax, 3)
     with pytest.raises(ValueError, match="no history"):
         plot_history(DivergenceError("boom"))
 
@@ -119,8 +160,15 @@ def test_real_divergence_can_be_plotted(iris):
     clf = MLPClassifier((64, 64, 64), optimizer="sgd", lr=50.0, max_epochs=20, random_state=0)
     with pytest.raises(DivergenceError) as info:
         clf.fit(X * 1e3, y)
+    # the engine's history may or may not have a diverged column yet: either way the error's
+    # history ends at the epoch that diverged
+    epoch = int(info.value.history["epoch"].iloc[-1])
     ax = plot_histories({"lr=50": info.value})
-    assert ax.get_legend().get_texts()[0].get_text() == "lr=50 (diverged)"
+    assert ax.get_legend().get_texts()[0].get_text() == f"lr=50 (diverged at epoch {epoch})"
+    _divergence_marker(ax, epoch)
+    ax = plot_history(info.value)
+    assert ax.get_lines()[0].get_label() == f"train (diverged at epoch {epoch})"
+    _divergence_marker(ax, epoch)
 
 
 def test_plot_histories_pairs_train_and_validation(stopped, plain):
@@ -128,7 +176,8 @@ def test_plot_histories_pairs_train_and_validation(stopped, plain):
     lines = ax.get_lines()
     solid = [line for line in lines if line.get_linestyle() == "-"]
     dashed = [line for line in lines if line.get_linestyle() == "--"]
-    assert [line.get_label() for line in solid] == ["stopped", "plain", "frame (diverged)"]
+    assert [line.get_label() for line in solid] == [
+        "stopped", "plain", "frame (diverged at epoch 3)"]
     # each run with a validation set also has its training curve, dashed, in its colour
     assert len(dashed) == 2
     assert dashed[0].get_color() == solid[0].get_color()
@@ -138,7 +187,8 @@ def test_plot_histories_pairs_train_and_validation(stopped, plain):
     dots = [line for line in lines if line.get_marker() == "o"]
     assert [d.get_xdata()[0] for d in dots] == [stopped.best_epoch_, plain.best_epoch_]
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert legend == ["stopped", "plain", "frame (diverged)", "validation", "training"]
+    assert legend == ["stopped", "plain", "frame (diverged at epoch 3)", "validation", "training"]
+    assert _divergence_marker(ax, 3).get_color() == solid[2].get_color()
 
 
 def test_plot_histories_score(stopped, plain):
@@ -147,6 +197,13 @@ def test_plot_histories_score(stopped, plain):
     np.testing.assert_allclose(a.get_ydata(), stopped.history_["val_score"])
     assert np.isnan(b.get_ydata()).all()  # no validation set: nothing to draw
     assert ax.get_ylabel() == "validation score (accuracy)"
+
+
+def test_star_import_gives_the_plotting_functions_only():
+    namespace = {}
+    exec("from sknn_tune.plotting import *", namespace)
+    assert sorted(set(namespace) - {"__builtins__"}) == [
+        "plot_histories", "plot_history", "plot_search_results"]
 
 
 def test_bad_inputs(stopped):
