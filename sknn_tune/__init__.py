@@ -1,6 +1,7 @@
 """sknn_tune: PyTorch multilayer perceptrons as scikit-learn estimators, with fused search."""
 
 from ._persistence import load, save
+from ._version import __version__ as __version__
 from .classifier import MLPClassifier
 from .exceptions import DivergenceError
 from .plotting import plot_histories, plot_history, plot_search_results
@@ -12,8 +13,6 @@ from .search import (
     FusedOptunaSearchCV,
     FusedRandomizedSearchCV,
 )
-
-__version__ = "0.1.0.dev0"
 
 __all__ = [
     "DivergenceError",

@@ -95,7 +95,7 @@ def save(estimator, path):
                 "estimator with joblib.") from None
     attributes = {attribute: value for attribute, value in vars(estimator).items()
                   if _is_fitted_attribute(attribute) and attribute != "model_"}
-    from . import __version__
+    from ._version import __version__
 
     torch.save({
         "format": FORMAT,

@@ -2,6 +2,12 @@
 
 matplotlib is an optional dependency (the ``plot`` extra): it is imported when a function here is
 called, not when :mod:`sknn_tune` is imported.
+
+A run that diverged is read from its history, never re-judged here: ``history_`` has a boolean
+``diverged`` column, True on the epoch a member diverged (the engine stops there), and a
+:class:`~sknn_tune.DivergenceError` ends its history at that epoch. A history without the
+column (a DataFrame of one's own, a model saved by an older version) counts an epoch whose
+training loss is NaN or infinite as diverged: not the engine's rule, only what cannot be drawn.
 """
 
 import math
@@ -11,8 +17,9 @@ import pandas as pd
 from sklearn.base import BaseEstimator, is_classifier, is_regressor
 from sklearn.utils.validation import check_is_fitted
 
-from ._engine.trainer import DIVERGENCE_GROWTH
 from .exceptions import DivergenceError
+
+__all__ = ["plot_histories", "plot_history", "plot_search_results"]
 
 # metric -> the history columns it draws, with their legend labels
 _LOSS_COLUMNS = (("train_loss", "train"), ("val_loss", "validation"))
@@ -39,7 +46,10 @@ def _unwrap(obj):
     if isinstance(obj, DivergenceError):
         if obj.history is None:
             raise ValueError("This DivergenceError carries no history to plot.")
-        return obj.history, None, None
+        history = obj.history
+        if "diverged" not in history.columns:  # the error's history ends at the diverged epoch
+            history = history.assign(diverged=np.arange(len(history)) == len(history) - 1)
+        return history, None, None
     if hasattr(obj, "steps") and hasattr(obj, "_final_estimator"):  # Pipeline
         return _unwrap(obj._final_estimator)
     for wrapped in ("regressor_", "best_estimator_"):  # TransformedTargetRegressor, searches
@@ -84,34 +94,47 @@ _RESULTS = ("train_loss", "val_loss", "val_score")
 
 
 def _diverged_rows(history):
-    """Mask of the epochs from the one that diverged on, by the engine's rule: the training
-    loss became NaN / infinite or grew ``DIVERGENCE_GROWTH``-fold over the first epoch's."""
-    if "train_loss" not in history.columns or not len(history):
-        return np.zeros(len(history), dtype=bool)
-    loss = history["train_loss"].to_numpy(dtype=float)
-    with np.errstate(invalid="ignore"):
-        diverged = ~np.isfinite(loss) | (loss > DIVERGENCE_GROWTH * np.abs(loss[0]))
-    return np.logical_or.accumulate(diverged)
+    """Mask of the epochs from the one the run diverged on (see the module's docstring): the
+    ``diverged`` column where the history has one, else a NaN or infinite training loss."""
+    if "diverged" in history.columns:
+        diverged = history["diverged"].eq(True).to_numpy()  # NaN / None: not diverged
+    elif "train_loss" in history.columns:
+        diverged = ~np.isfinite(history["train_loss"].to_numpy(dtype=float))
+    else:
+        diverged = np.zeros(len(history), dtype=bool)
+    return np.logical_or.accumulate(diverged) if len(diverged) else diverged
+
+
+def _diverged_epoch(history):
+    """The epoch the run diverged on, or None."""
+    rows = np.flatnonzero(_diverged_rows(history))
+    return int(history["epoch"].iloc[rows[0]]) if len(rows) else None
+
+
+def _diverged_label(label, epoch):
+    return str(label) if epoch is None else f"{label} (diverged at epoch {epoch})"
 
 
 def _draw(ax, history, column, label, **style):
-    """Draw one column against the epoch; return ``(line, whether the run diverged)``.
+    """Draw one column against the epoch; return the line.
 
-    A diverged epoch's losses and scores are not drawn (its validation accuracy, say, scores
-    predictions of NaN); the curve ends with an ``x`` at its last finite value instead.
+    A diverged epoch's losses and scores are not drawn: its training loss is NaN, infinite or
+    far off the scale of the others, and its validation score scores predictions of NaN.
     """
     x = history["epoch"].to_numpy()
     y = history[column].to_numpy(dtype=float).copy()
-    diverged = _diverged_rows(history)
     if column in _RESULTS:
-        y[diverged] = np.nan
+        y[_diverged_rows(history)] = np.nan
     y[~np.isfinite(y)] = np.nan  # matplotlib breaks the line at NaN
     (line,) = ax.plot(x, y, label=label, **style)
-    finite = np.flatnonzero(np.isfinite(y))
-    if diverged.any() and column in _RESULTS and len(finite):
-        ax.plot([x[finite[-1]]], [y[finite[-1]]], marker="x", markersize=9, linestyle="none",
-                color=line.get_color(), label="_nolegend_")
-    return line, bool(diverged.any())
+    return line
+
+
+def _mark_divergence(ax, epoch, color):
+    """An ``x`` at the top of the axes above the epoch a run diverged on: its loss is off the
+    chart there."""
+    ax.plot([epoch], [0.97], marker="x", markersize=10, markeredgewidth=2, linestyle="none",
+            color=color, transform=ax.get_xaxis_transform(), clip_on=False, label="_nolegend_")
 
 
 def _finish(ax, metric, estimator):
@@ -147,8 +170,9 @@ def plot_history(estimator_or_history, metric="loss", ax=None, *, mark_best=True
     Returns
     -------
     ax : matplotlib.axes.Axes
-        The axes drawn on. A run that diverged ends its curves with an ``x`` at the last finite
-        value, and its legend entries say so.
+        The axes drawn on. The curves of a run that diverged stop at the epoch before; an ``x``
+        at the top of the axes marks the epoch it diverged on, and its legend entries end in
+        "(diverged at epoch N)".
 
     See Also
     --------
@@ -179,11 +203,12 @@ def plot_history(estimator_or_history, metric="loss", ax=None, *, mark_best=True
     history, best_epoch, estimator = _unwrap(estimator_or_history)
     if ax is None:
         _, ax = plt.subplots()
-    for column, name in _columns(metric, history):
-        label = name if name is not None else _COLUMN_LABELS.get(column, column)
-        line, diverged = _draw(ax, history, column, label)
-        if diverged:
-            line.set_label(f"{label} (diverged)")
+    diverged_at = _diverged_epoch(history)
+    lines = [_draw(ax, history, column, _diverged_label(
+                 name if name is not None else _COLUMN_LABELS.get(column, column), diverged_at))
+             for column, name in _columns(metric, history)]
+    if diverged_at is not None:
+        _mark_divergence(ax, diverged_at, lines[0].get_color())
     if mark_best and best_epoch is not None and best_epoch >= 1:
         ax.axvline(best_epoch, color="0.4", linestyle=":", label=f"best epoch ({best_epoch})")
     return _finish(ax, metric, estimator)
@@ -209,7 +234,9 @@ def plot_histories(histories, metric="loss", ax=None, *, mark_best=True):
     Returns
     -------
     ax : matplotlib.axes.Axes
-        The axes drawn on. Runs that diverged end in an ``x`` and say so in the legend.
+        The axes drawn on. The curves of a run that diverged stop at the epoch before; an
+        ``x`` in its colour at the top of the axes marks the epoch it diverged on, and its legend
+        entry ends in "(diverged at epoch N)".
 
     See Also
     --------
@@ -249,17 +276,18 @@ def plot_histories(histories, metric="loss", ax=None, *, mark_best=True):
         both |= metric == "loss" and len(columns) == 2
         # the validation curve (solid) first; the training curve dashed in the same colour
         columns = columns[::-1]
-        main, color, diverged = None, None, False
+        diverged_at = _diverged_epoch(history)
+        main, color = None, None
         for column, name in columns:
             dashed = name == "train" and len(columns) == 2
-            line, line_diverged = _draw(
-                ax, history, column, "_nolegend_" if dashed else str(label), color=color,
-                linestyle="--" if dashed else "-", alpha=0.6 if dashed else 1.0)
+            line = _draw(ax, history, column,
+                         "_nolegend_" if dashed else _diverged_label(label, diverged_at),
+                         color=color, linestyle="--" if dashed else "-",
+                         alpha=0.6 if dashed else 1.0)
             main = main or line
             color = line.get_color()
-            diverged |= line_diverged
-        if diverged:
-            main.set_label(f"{label} (diverged)")
+        if diverged_at is not None:
+            _mark_divergence(ax, diverged_at, color)
         handles.append(main)
         if mark_best and best_epoch is not None:
             value = history.loc[history["epoch"] == best_epoch, columns[0][0]]
