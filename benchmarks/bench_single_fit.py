@@ -206,7 +206,7 @@ def run_workload(name, args, device):
         ("ratio", "÷ ours", ".2f"), ("ratio_cpu", "÷ ours (cpu)", ".2f"),
         ("us_per_step", "µs/step", ".1f"), ("floor_us_per_step", "floor µs", ".1f"),
         ("x_floor", "÷ floor", ".2f"), ("target_x_floor", "target", ".1f"),
-        ("load_before", "load0", ".2f"), ("load_after", "load1", ".2f"), ("flag", "", "")]))
+        ("load_before", "load0", ".2f"), ("load_after", "load1", ".2f"), ("flag", "flag", "")]))
     if ratios:
         print("  " + "   ".join(f"{k} = {v:.2f}x" for k, v in ratios.items()))
     for (floor_device, floor_dtype), f in floors.items():
