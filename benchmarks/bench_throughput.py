@@ -153,7 +153,7 @@ def run(args, device):
         timed = epochs[1:] or epochs
         epoch_s = min(timed)
         per_model = epoch_s / m
-        if kind == "sknn_tune":
+        if kind == "sknn_tune" and m > 1:  # M=1 is overhead-bound: no basis for a projection
             last = per_model
         print(f"{epoch_s:.3f} s/epoch, {per_model * 1e3:.2f} ms per model-epoch", flush=True)
         rows.append({"name": label, "m": m, "status": "ok", "dtype": dtype, "device": device,
