@@ -6,10 +6,11 @@ batch 256, no early stopping. Contenders:
 
 * ``sknn_tune M=<m>``: the stacked engine (``sknn_tune._engine.StackedTrainer``) training ``m``
   members together, each on all rows with its own seed; the configuration comes from
-  ``MLPClassifier._plan_fit`` (the plan a plain ``fit`` trains), so the engine gets exactly what
-  the estimator would give it. ``--members`` lists the stack sizes (default 1 256 1024 4096); a
-  size that runs out of memory is reported and skipped, and a size whose projected time (from the
-  previous size, linearly) would overrun ``--budget-s`` is skipped too;
+  ``MLPClassifier.plan_fit`` (``_plan_fit`` in older checkouts; the plan a plain ``fit`` trains), so
+  the engine gets exactly what the estimator would give it. ``--members`` lists the stack sizes
+  (default 1 256 1024 4096); a size that runs out of memory is reported and skipped, and a size
+  whose projected time (linear in M from the previous size above 1) would overrun ``--budget-s`` is
+  skipped too;
 * ``skorch``: ``skorch.NeuralNetClassifier`` on the equivalent ``torch.nn`` module, one model
   (when skorch is importable).
 
