@@ -167,7 +167,9 @@ fi
 
 # 4-6. benchmarks ----------------------------------------------------------------------------
 if [ $dry = 1 ]; then
-    single=(--workloads digits --n-samples 300 --epochs 1 --repeats 1 --warmup 0 --floor-repeats 1)
+    # (skorch's first fit in a process costs seconds: its path runs in the search and throughput)
+    single=(--workloads digits --n-samples 300 --epochs 1 --repeats 1 --warmup 0 --floor-repeats 1
+            --only sknn_tune sklearn)
     # (no GridSearchCV(sklearn): its n_jobs=-1 starts a process per core, most of a dry run's time)
     search=(--workload small --n-samples 300 --epochs 1 --candidates 2 --folds 2
             --extrapolate-from 1 --skorch-fits 1 --floor-repeats 1 --skip sklearn)
