@@ -10,7 +10,7 @@
 #      (fetched beforehand by benchmarks/fetch_gpu_wheels.sh where pip works) with
 #      `pip install --no-index --no-deps --target <tmp dir>`, that dir put on PYTHONPATH; the package
 #      itself is imported from this checkout through PYTHONPATH (no build, no network). Skipped when
-#      scikit-learn >= 1.9 and skorch already import.
+#      scikit-learn >= 1.9 and skorch already import (unless GPU_CHECK_FORCE_INSTALL is set).
 #   2. environment: card name (nvidia-smi), torch / CUDA / scikit-learn / skorch versions.
 #   3. tests on the device: `pytest tests -q -x --device cuda` where tests/conftest.py offers
 #      --device, else the same with SKNN_TUNE_TEST_DEVICE=cuda; `-n 8` when pytest-xdist is there
@@ -95,7 +95,7 @@ install_wheels() {
     echo "installed into $site:" "${wheels[@]##*/}"
 }
 export -f install_wheels
-if have_packages 2>/dev/null; then
+if [ -z "${GPU_CHECK_FORCE_INSTALL:-}" ] && have_packages 2>/dev/null; then
     echo "== install: scikit-learn >= 1.9 and skorch already import; no wheels installed"
     printf 'install\t0\t0\t%s\n' "${limits[0]}" >>"$out/stages.tsv"
 else
