@@ -7,7 +7,9 @@ Benchmarks are scripts, not tests: they print a table and write JSON under ``ben
 import contextlib
 import datetime
 import gc
+import itertools
 import json
+import math
 import os
 import platform
 import statistics
@@ -195,6 +197,101 @@ def load_average():
         return os.getloadavg()[0]
     except (AttributeError, OSError):
         return None
+
+
+def load_flag(before, after, threads):
+    """``'LOADED'`` when the 1-min load average before or after a timing exceeds the threads it
+    used (other work competed for the cores: discard the figure), else ``''``."""
+    loads = [v for v in (before, after) if v is not None]
+    return "LOADED" if threads and loads and max(loads) > threads else ""
+
+
+# ------------------------------------------------------------------------------------------------
+# the matrix-multiply floor
+
+
+def step_products(layer_sizes, batch, m, dtype, device):
+    """The matrix products of one training step of an ``m``-member stack, as the engine lays them
+    out: per layer ``(fan_in, fan_out)`` the forward ``baddbmm`` (M, batch, in) x (M, in, out), the
+    weight gradient ``bmm`` (M, in, batch) x (M, batch, out) and, except for the first layer, the
+    input gradient ``bmm`` (M, batch, out) x (M, out, in), each one call over the whole stack
+    (transposed operands are views, as in the step). Returns ``(run, flop)``: a function that runs
+    them once (into preallocated outputs) and the floating-point operations of one run."""
+    gen = torch.Generator(device="cpu").manual_seed(0)
+
+    def rand(*shape):
+        return torch.randn(*shape, generator=gen, dtype=dtype).to(device)
+
+    calls, flop = [], 0
+    for layer, (fan_in, fan_out) in enumerate(itertools.pairwise(layer_sizes)):
+        x, w, b = rand(m, batch, fan_in), rand(m, fan_in, fan_out), rand(m, 1, fan_out)
+        g = rand(m, batch, fan_out)
+        z, dw, dx = (torch.empty(m, batch, fan_out, dtype=dtype, device=device),
+                     torch.empty(m, fan_in, fan_out, dtype=dtype, device=device),
+                     torch.empty(m, batch, fan_in, dtype=dtype, device=device))
+        calls.append(lambda b=b, x=x, w=w, z=z: torch.baddbmm(b, x, w, out=z))
+        calls.append(lambda x=x, g=g, dw=dw: torch.bmm(x.transpose(1, 2), g, out=dw))
+        n_products = 2
+        if layer > 0:
+            calls.append(lambda g=g, w=w, dx=dx: torch.bmm(g, w.transpose(1, 2), out=dx))
+            n_products = 3
+        flop += n_products * 2 * m * batch * fan_in * fan_out
+
+    def run():
+        for call in calls:
+            call()
+
+    return run, flop
+
+
+def gemm_floor(layer_sizes, batch, m, dtype, device="cpu", repeats=7, min_seconds=0.02):
+    """The GEMM floor of a training step: the time of its matrix products alone
+    (:func:`step_products`) for an ``m``-member stack of ``layer_sizes`` (input, hidden..., output)
+    at ``batch`` rows and ``dtype``, with the threads currently set (``torch.get_num_threads()``).
+
+    Each repeat runs the products back to back enough times to last ``min_seconds``; the best
+    repeat's time per step counts (CUDA is synchronised around each repeat). Returns a dict:
+    ``per_step_s`` (all M members), ``per_member_step_s`` (÷ M, what achieved per member-step is
+    compared with), ``gflops`` achieved by the products, the thread count and the 1-min load
+    average before and after, with ``flag`` 'LOADED' when the load exceeded the threads.
+    """
+    dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    run, flop = step_products(tuple(int(s) for s in layer_sizes), int(batch), int(m), dtype, device)
+    threads = torch.get_num_threads()
+    load_before = load_average()
+    for _ in range(3):  # warm-up: first-call costs, caches, CUDA handles
+        run()
+    synchronize(device)
+    inner, best = 1, math.inf
+    while True:  # calibrate the inner count
+        start = time.perf_counter()
+        for _ in range(inner):
+            run()
+        synchronize(device)
+        elapsed = time.perf_counter() - start
+        best = min(best, elapsed / inner)
+        if elapsed >= min_seconds or inner >= 2**16:
+            break
+        inner *= 2 if elapsed <= 0 else max(2, min(16, math.ceil(min_seconds / elapsed)))
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(inner):
+            run()
+        synchronize(device)
+        best = min(best, (time.perf_counter() - start) / inner)
+    load_after = load_average()
+    return {"layer_sizes": list(layer_sizes), "batch": int(batch), "m": int(m),
+            "dtype": str(dtype).replace("torch.", ""), "device": str(device), "threads": threads,
+            "per_step_s": best, "per_member_step_s": best / m, "gflops": flop / best / 1e9,
+            "inner": inner, "repeats": repeats,
+            "load_average": {"before": load_before, "after": load_after},
+            "flag": load_flag(load_before, load_after, threads)}
+
+
+def floor_ratio_text(achieved, floor, target=None):
+    """``'2.31x floor (target <= 1.3x)'`` for the console."""
+    text = f"{achieved / floor:.2f}x floor"
+    return text + (f" (target <= {target}x)" if target else "")
 
 
 def summarize_times(wall, cpu=None):

@@ -30,9 +30,26 @@ processes, not counted) and, on CUDA, ``torch.cuda.max_memory_allocated``, the l
 machine may be shared) and the best mean test accuracy. ``--profile`` afterwards profiles one more
 fused search (cProfile, and torch.profiler's operator table). Results go to
 ``benchmarks/results/search_<device>[_<tag>].json``. Run ``python benchmarks/bench_search.py --help``.
+
+``--workload small`` runs issue 15's small workload instead: ``make_classification(4000, 20,
+n_informative=10, n_classes=4)``, MLP 20-64-32-4, 8 epochs, 16 candidates x 3 folds (the other
+options still override it; unlike the issue's, X is scaled once up front, no pipeline).
+
+**The GEMM floor.** In the same run, after the searches, the matrix products of one training step
+(forward ``baddbmm``, weight-gradient and input-gradient ``bmm`` per layer, see
+``_common.gemm_floor``) are timed alone, as one ``bmm`` over the stack, at each stack size M the
+fused search actually trained (recorded from the engine's ``StackedTrainer.fit`` calls) and at
+M=1 for GridSearchCV(ours), in the compute dtype, at the thread count in use, best of
+``--floor-repeats``. A row's achieved time per member-step is its measured time divided by the
+member-steps it trained, ``sum over timed fits of epochs x ceil(n_train of the fold / batch)``;
+``÷ floor`` divides that by the floor per member-step (targets, issue 15: fused at most 1.3x on
+workload B, 2x on the small one). Each row and each floor records the 1-min load average before
+and after; one whose load exceeded the threads it used is flagged ``LOADED`` (discard it).
+skorch is left out when it is not importable.
 """
 
 import argparse
+import contextlib
 import cProfile
 import gc
 import io
@@ -50,8 +67,10 @@ from _common import (
     detect_device,
     format_markdown_table,
     format_table,
+    gemm_floor,
     limit_threads,
     load_average,
+    load_flag,
     machine_info,
     peak_memory,
     reset_peak_memory,
@@ -64,12 +83,24 @@ from sklearn.datasets import make_classification
 from sklearn.model_selection import GridSearchCV, ParameterGrid, StratifiedKFold
 from sklearn.neural_network import MLPClassifier as SklearnMLP
 from sklearn.preprocessing import StandardScaler
-from skorch import NeuralNetClassifier
 from torch import nn
 
 from sknn_tune import FusedGridSearchCV, MLPClassifier
+from sknn_tune._engine.trainer import StackedTrainer
 
-HIDDEN = (128, 64)
+try:
+    from skorch import NeuralNetClassifier
+except ImportError:  # the GPU image has no skorch unless gpu_check.sh installs it
+    NeuralNetClassifier = None
+
+# name -> shape and default sizes; the command line overrides the sizes
+WORKLOADS = {
+    "B": {"n_samples": 20000, "n_features": 40, "n_informative": 20, "n_classes": 5,
+          "hidden": (128, 64), "epochs": 20, "candidates": 32, "folds": 5, "target_x_floor": 1.3},
+    "small": {"n_samples": 4000, "n_features": 20, "n_informative": 10, "n_classes": 4,
+              "hidden": (64, 32), "epochs": 8, "candidates": 16, "folds": 3, "target_x_floor": 2.0},
+}
+HIDDEN = WORKLOADS["B"]["hidden"]
 BATCH = 64
 SEED = 0
 LR_RANGE = (1e-4, 1e-2)
@@ -81,9 +112,11 @@ SKIP_NAMES = {"fused": FUSED, "ours": OURS, "sklearn": SKLEARN, "skorch": SKORCH
 # workload
 
 
-def load_data(n_samples, dtype):
-    X, y = make_classification(n_samples=n_samples, n_features=40, n_informative=20, n_classes=5,
-                               random_state=SEED)
+def load_data(n_samples, dtype, workload="B"):
+    shape = WORKLOADS[workload]
+    X, y = make_classification(n_samples=n_samples, n_features=shape["n_features"],
+                               n_informative=shape["n_informative"],
+                               n_classes=shape["n_classes"], random_state=SEED)
     return StandardScaler().fit_transform(X).astype(dtype), y.astype(np.int64)
 
 
@@ -108,19 +141,14 @@ def as_grid(points, mapping):
     return [dict(mapping(name, [value]) for name, value in p.items()) for p in points]
 
 
-def contenders(n_features, n_classes, epochs, device):
+def contenders(n_features, n_classes, epochs, device, hidden=HIDDEN):
     """``name -> (estimator, parameter mapping, n_jobs, input dtype or None, device it runs on)``."""
-    ours = MLPClassifier(hidden_layer_sizes=HIDDEN, activation="relu", optimizer="adam",
+    ours = MLPClassifier(hidden_layer_sizes=hidden, activation="relu", optimizer="adam",
                          batch_size=BATCH, max_epochs=epochs, early_stopping=False,
-                         random_state=SEED, device="auto")
-    theirs = SklearnMLP(hidden_layer_sizes=HIDDEN, activation="relu", solver="adam",
+                         random_state=SEED, device=device)
+    theirs = SklearnMLP(hidden_layer_sizes=hidden, activation="relu", solver="adam",
                         batch_size=BATCH, max_iter=epochs, tol=0.0, n_iter_no_change=epochs,
                         early_stopping=False, shuffle=True, random_state=SEED)
-    skorch_net = NeuralNetClassifier(
-        TorchMLP, module__n_features=n_features, module__hidden=HIDDEN, module__n_classes=n_classes,
-        criterion=nn.CrossEntropyLoss, optimizer=torch.optim.Adam, batch_size=BATCH,
-        max_epochs=epochs, iterator_train__shuffle=True, train_split=None, device=device,
-        verbose=0)
 
     def same(name, value):
         return name, value
@@ -133,12 +161,42 @@ def contenders(n_features, n_classes, epochs, device):
     def to_skorch(name, value):
         return (name, value) if name == "lr" else ("optimizer__weight_decay", value)
 
-    return {
+    out = {
         FUSED: (ours, same, None, None, device),
         OURS: (ours, same, 1, None, device),
         SKLEARN: (theirs, to_sklearn, -1, None, "cpu"),
-        SKORCH: (skorch_net, to_skorch, 1, np.float32, device),
     }
+    if NeuralNetClassifier is not None:
+        skorch_net = NeuralNetClassifier(
+            TorchMLP, module__n_features=n_features, module__hidden=hidden,
+            module__n_classes=n_classes, criterion=nn.CrossEntropyLoss, optimizer=torch.optim.Adam,
+            batch_size=BATCH, max_epochs=epochs, iterator_train__shuffle=True, train_split=None,
+            device=device, verbose=0)
+        out[SKORCH] = (skorch_net, to_skorch, 1, np.float32, device)
+    return out
+
+
+@contextlib.contextmanager
+def recorded_stacks():
+    """Yield a list that collects the member count M of every ``StackedTrainer.fit`` call made
+    inside the block (the stacks a search trained; observation only, the call is unchanged)."""
+    sizes, original = [], StackedTrainer.fit
+
+    def fit(self, *args, **kwargs):
+        sizes.append(len(self.members))
+        return original(self, *args, **kwargs)
+
+    StackedTrainer.fit = fit
+    try:
+        yield sizes
+    finally:
+        StackedTrainer.fit = original
+
+
+def member_steps(splits, n_candidates, epochs):
+    """Training steps of all members: every candidate on every split, ``epochs x
+    ceil(n_train / batch)`` each."""
+    return n_candidates * sum(epochs * math.ceil(len(train) / BATCH) for train, _ in splits)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -150,13 +208,17 @@ def build_search(name, estimator, grid, cv, n_jobs):
     return search_class(estimator, grid, cv=cv, n_jobs=n_jobs, refit=False, error_score=np.nan)
 
 
-def run_search(search, X, y, device):
-    """Fit ``search`` once; return ``(wall s, process cpu s, memory, load averages)``."""
+def run_search(search, X, y, device, stacks=None):
+    """Fit ``search`` once; return ``(wall s, process cpu s, memory, load averages)``. ``stacks``,
+    a list, receives the M of every stack trained."""
     gc.collect()
     reset_peak_memory(device)
     load_before = load_average()
     torch.manual_seed(SEED)  # skorch's initialisation and shuffling
-    wall, cpu = timed(lambda: search.fit(X, y), device)
+    with recorded_stacks() as sizes:
+        wall, cpu = timed(lambda: search.fit(X, y), device)
+    if stacks is not None:
+        stacks.extend(sizes)
     return wall, cpu, peak_memory(device), (load_before, load_average())
 
 
@@ -173,19 +235,22 @@ def warm_up(name, estimator, grid, n_jobs, X, y, device):
 
 
 def run(args, device):
-    X, y = load_data(args.n_samples, np.dtype(args.dtype))
+    X, y = load_data(args.n_samples, np.dtype(args.dtype), args.workload)
     n_classes = len(np.unique(y))
-    arch = "-".join(str(s) for s in (X.shape[1], *HIDDEN, n_classes))
+    hidden = WORKLOADS[args.workload]["hidden"]
+    layer_sizes = (X.shape[1], *hidden, n_classes)
+    arch = "-".join(str(s) for s in layer_sizes)
     points = candidate_points(args.candidates)
     splits = list(StratifiedKFold(args.folds, shuffle=True, random_state=SEED).split(X, y))
     n_fits = len(points) * len(splits)
-    print(f"\nworkload: {X.shape[0]} x {X.shape[1]} ({X.dtype}), MLP {arch}, ReLU, Adam, batch "
-          f"{BATCH}, {args.epochs} epochs; {len(points)} candidates x {len(splits)} folds = "
+    print(f"\nworkload {args.workload}: {X.shape[0]} x {X.shape[1]} ({X.dtype}), MLP {arch}, ReLU, "
+          f"Adam, batch {BATCH}, {args.epochs} epochs; {len(points)} candidates x {len(splits)} folds = "
           f"{n_fits} fits; device {device}", flush=True)
 
-    rows, searches = [], {}
+    rows, searches, stacks = [], {}, {}
+    threads = torch.get_num_threads()
     for name, (estimator, mapping, n_jobs, dtype, run_device) in contenders(
-            X.shape[1], n_classes, args.epochs, device).items():
+            X.shape[1], n_classes, args.epochs, device, hidden).items():
         if name in args.skip:
             continue
         # which fits to time: all, or a few (candidates spread over the grid, first folds)
@@ -204,7 +269,8 @@ def run(args, device):
             warm_up(name, estimator, grid, n_jobs, X_in, y, run_device)
         search = build_search(name, estimator, grid, timed_splits, n_jobs)
         print(f"  {name:<22} {n_timed} fits ...", end=" ", flush=True)
-        wall, cpu, memory, load = run_search(search, X_in, y, run_device)
+        stacks[name] = []
+        wall, cpu, memory, load = run_search(search, X_in, y, run_device, stacks[name])
         extrapolated = n_timed < n_fits
         seconds = wall * n_fits / n_timed
         scores = search.cv_results_["mean_test_score"]
@@ -221,7 +287,14 @@ def run(args, device):
             "n_failed": int(np.isnan(scores).sum()),
             "peak_rss_mib": memory["ru_maxrss_mib"], "memory": memory,
             "load_average": {"before": load[0], "after": load[1]},
+            "load_before": load[0], "load_after": load[1],
+            # n_jobs=-1 runs one worker per core
+            "threads": os.cpu_count() if n_jobs == -1 else threads,
+            "member_steps": member_steps(timed_splits, len(timed_points), args.epochs),
+            "stack_sizes": stacks[name],
         }
+        row["flag"] = load_flag(load[0], load[1], row["threads"])
+        row["us_per_member_step"] = wall / row["member_steps"] * 1e6
         if name == FUSED:
             row["member_epochs"] = int(search.n_member_epochs_)
             if row["member_epochs"] != n_fits * args.epochs:
@@ -239,12 +312,16 @@ def run(args, device):
         r["ratio_cpu"] = (r["cpu_s"] / fused["cpu_s"]
                           if fused and r["cpu_s"] is not None and fused["cpu_s"] else None)
 
+    floors = measure_floors(rows, layer_sizes, args, device)
     check = compare_fused_sequential(searches)
     columns = [
         ("name", "contender", ""), ("n_jobs", "n_jobs", ""), ("how", "fits timed", ""),
         ("seconds", "seconds", ".2f"), ("fits_per_s", "fits/s", ".2f"), ("ratio", "÷ fused", ".2f"),
         ("cpu_s", "cpu s", ".1f"), ("ratio_cpu", "÷ fused (cpu)", ".2f"),
-        ("best_score", "best score", ".4f"), ("peak_rss_mib", "peak RSS MiB", ".0f")]
+        ("best_score", "best score", ".4f"), ("peak_rss_mib", "peak RSS MiB", ".0f"),
+        ("us_per_member_step", "µs/member-step", ".1f"), ("floor_us", "floor µs", ".1f"),
+        ("floor_m", "floor M", ""), ("x_floor", "÷ floor", ".2f"), ("target_x_floor", "target", ".1f"),
+        ("load_before", "load0", ".2f"), ("load_after", "load1", ".2f"), ("flag", "flag", "")]
     if device.startswith("cuda"):
         for r in rows:
             r["cuda_peak_mib"] = r["memory"].get("cuda_max_allocated_mib")
@@ -258,12 +335,49 @@ def run(args, device):
     print(f"  seconds: the time of all {n_fits} fits, measured or (extrapolated rows) the timed fits "
           "scaled up; ÷ fused = seconds / fused seconds; cpu s: this process's CPU time, scaled "
           "alike; best score: best mean test accuracy of the candidates that row ran; peak RSS: "
-          "this process's high-water mark during the search")
+          "this process's high-water mark during the search; µs/member-step: measured time / "
+          "member-steps timed (epochs x ceil(fold's train rows / batch), summed); floor µs: the "
+          "step's matrix products alone per member-step, one bmm over the stack size(s) 'floor M' "
+          f"the row trained, member-weighted; ÷ floor: their ratio; load0/load1: 1-min load "
+          "average before / after, LOADED when above the threads the row used (discard)")
+    for f in floors:
+        print(f"  GEMM floor M={f['m']} {f['dtype']} {f['device']}, {f['threads']} threads: "
+              f"{f['per_member_step_s'] * 1e6:.1f} µs/member-step ({f['gflops']:.1f} GFLOP/s); "
+              f"load {_fmt(f['load_average']['before'])} -> {_fmt(f['load_average']['after'])} "
+              f"{f['flag']}")
     print("\nas a GitHub table:\n" + format_markdown_table(rows, columns))
     return {"n_samples": X.shape[0], "n_features": X.shape[1], "dtype": str(X.dtype),
             "architecture": arch, "n_candidates": len(points), "n_folds": len(splits),
             "n_fits": n_fits, "candidates": points, "results": rows,
+            "gemm_floor": floors, "threads": threads, "workload": args.workload,
             "fused_vs_sequential": check}
+
+
+def _fmt(load):
+    return "-" if load is None else f"{load:.2f}"
+
+
+def measure_floors(rows, layer_sizes, args, device):
+    """Time the GEMM floor at every stack size the fused search and GridSearchCV(ours) trained
+    (the latter M=1), in their compute dtype; fill each such row's ``floor_us`` (member-weighted
+    over its stacks), ``x_floor`` and target. Returns the floor measurements."""
+    dtype = "float32" if device.startswith("cuda") else args.dtype
+    target = WORKLOADS[args.workload]["target_x_floor"]
+    measured = {}
+    for row in rows:
+        if row["name"] not in (FUSED, OURS) or not row["stack_sizes"]:
+            continue
+        sizes = row["stack_sizes"]
+        for m in sorted(set(sizes)):
+            if m not in measured:
+                measured[m] = gemm_floor(layer_sizes, BATCH, m, dtype, device,
+                                         repeats=args.floor_repeats)
+        floor = sum(m * measured[m]["per_member_step_s"] for m in sizes) / sum(sizes)
+        row["floor_us"] = floor * 1e6
+        row["floor_m"] = "/".join(str(m) for m in sorted(set(sizes), reverse=True))
+        row["x_floor"] = row["us_per_member_step"] / row["floor_us"]
+        row["target_x_floor"] = target if row["name"] == FUSED else None
+    return [measured[m] for m in sorted(measured)]
 
 
 def compare_fused_sequential(searches):
@@ -284,10 +398,11 @@ def compare_fused_sequential(searches):
 
 def profile_fused(args, device):
     """One more fused search under cProfile, then under torch.profiler; print where time goes."""
-    X, y = load_data(args.n_samples, np.dtype(args.dtype))
+    X, y = load_data(args.n_samples, np.dtype(args.dtype), args.workload)
     points = candidate_points(args.candidates)
     splits = list(StratifiedKFold(args.folds, shuffle=True, random_state=SEED).split(X, y))
-    estimator = contenders(X.shape[1], len(np.unique(y)), args.epochs, device)[FUSED][0]
+    estimator = contenders(X.shape[1], len(np.unique(y)), args.epochs, device,
+                           WORKLOADS[args.workload]["hidden"])[FUSED][0]
 
     def search():
         return build_search(FUSED, estimator, as_grid(points, lambda n, v: (n, v)), splits, None)
@@ -322,12 +437,20 @@ def parse_skip(text):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n-samples", type=int, default=20000, help="rows (default 20000)")
-    parser.add_argument("--epochs", type=int, default=20, help="epochs per fit (default 20)")
-    parser.add_argument("--candidates", type=int, default=32,
+    parser.add_argument("--workload", choices=tuple(WORKLOADS), default="B",
+                        help="B (default: 20000 x 40, 40-128-64-5, 20 epochs, 32 x 5) or small "
+                             "(4000 x 20, 20-64-32-4, 8 epochs, 16 x 3); the options below "
+                             "override its sizes")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="device of sknn_tune and skorch (default auto: cuda when present)")
+    parser.add_argument("--n-samples", type=int, help="rows (B: 20000, small: 4000)")
+    parser.add_argument("--epochs", type=int, help="epochs per fit (B: 20, small: 8)")
+    parser.add_argument("--candidates", type=int,
                         help="grid size: lr values x weight decays, 4 decays when divisible by 4 "
-                             "(default 32 = 8 x 4)")
-    parser.add_argument("--folds", type=int, default=5, help="CV folds (default 5)")
+                             "(B: 32 = 8 x 4, small: 16)")
+    parser.add_argument("--folds", type=int, help="CV folds (B: 5, small: 3)")
+    parser.add_argument("--floor-repeats", type=int, default=7,
+                        help="repeats of each GEMM floor timing; the best counts (7)")
     parser.add_argument("--skip", type=parse_skip,
                         default=set(), metavar="LIST",
                         help="comma-separated contenders to leave out: fused, ours, sklearn, skorch")
@@ -355,12 +478,15 @@ def parse_args(argv=None):
     if args.quick:
         args.n_samples, args.epochs, args.candidates, args.folds = 1000, 2, 4, 2
         args.extrapolate_from, args.skorch_fits = 1, 1
+    for key in ("n_samples", "epochs", "candidates", "folds"):
+        if getattr(args, key) is None:
+            setattr(args, key, WORKLOADS[args.workload][key])
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
-    device = detect_device()
+    device = detect_device() if args.device == "auto" else args.device
     with limit_threads(args.threads):
         info = machine_info(device)
         print("search benchmark:", describe_machine(info), f"; load average {load_average()}")
@@ -376,16 +502,19 @@ def main(argv=None):
         "command": sys.argv,
         "environment": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
                                                         "OMP_WAIT_POLICY")},
-        "config": {"hidden_layer_sizes": HIDDEN, "activation": "relu", "optimizer": "adam",
+        "config": {"workload": args.workload,
+                   "hidden_layer_sizes": WORKLOADS[args.workload]["hidden"],
+                   "activation": "relu", "optimizer": "adam",
                    "batch_size": BATCH, "epochs": args.epochs, "candidates": args.candidates,
                    "folds": args.folds, "n_samples": args.n_samples, "dtype": args.dtype,
                    "lr_range": LR_RANGE, "weight_decays": WEIGHT_DECAYS,
                    "extrapolate_from": args.extrapolate_from, "skorch_fits": args.skorch_fits,
                    "skip": sorted(args.skip), "threads": args.threads, "quick": args.quick,
-                   "seed": SEED},
+                   "seed": SEED, "target_x_floor": WORKLOADS[args.workload]["target_x_floor"]},
         "workload": workload,
     }
-    name = f"search_{device}" + (f"_{args.tag}" if args.tag else "") + ("_quick" if args.quick else "")
+    name = (f"search_{device}" + ("" if args.workload == "B" else f"_{args.workload}")
+            + (f"_{args.tag}" if args.tag else "") + ("_quick" if args.quick else ""))
     path = write_json(name, payload, args.out)
     print(f"\nwrote {path}")
 

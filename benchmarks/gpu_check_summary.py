@@ -1,0 +1,110 @@
+"""Write ``summary.md`` of a ``gpu_check.sh`` run: environment, stages, and each benchmark's table.
+
+``python benchmarks/gpu_check_summary.py DIR``: reads ``DIR/stages.tsv`` (stage, exit code, seconds,
+timeout), ``DIR/environment.txt`` and the benchmark JSON files there (whichever exist: a stage
+that failed leaves none), and writes ``DIR/summary.md``. Uses the standard library and
+``_common``'s table formatting only, so it works whatever else failed.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+from _common import format_markdown_table
+
+STATUS = {0: "ok", 124: "timed out", 137: "killed (timeout)"}
+
+
+def stage_rows(folder):
+    rows = []
+    path = folder / "stages.tsv"
+    if path.exists():
+        for line in path.read_text().splitlines():
+            name, rc, seconds, limit = line.split("\t")
+            rows.append({"stage": name, "status": STATUS.get(int(rc), f"failed (exit {rc})"),
+                         "seconds": float(seconds), "limit": limit})
+    return rows
+
+
+def load(folder, name):
+    path = folder / name
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def single_fit_section(data):
+    out = []
+    for name, w in data["workloads"].items():
+        out.append(f"### Single fit, {name} ({w['n_train']} train rows, MLP {w['architecture']}, "
+                   f"{w['steps_per_fit']} steps per fit, {w['threads']} threads)\n")
+        out.append(format_markdown_table(w["results"], [
+            ("name", "contender", ""), ("dtype", "dtype", ""), ("device", "device", ""),
+            ("best_s", "best s", ".3f"), ("accuracy", "accuracy", ".4f"), ("ratio", "÷ ours", ".2f"),
+            ("us_per_step", "µs/step", ".1f"), ("floor_us_per_step", "floor µs", ".1f"),
+            ("x_floor", "÷ floor", ".2f"), ("target_x_floor", "target", ".1f"),
+            ("load_before", "load0", ".2f"), ("load_after", "load1", ".2f"), ("flag", "flag", "")]))
+        out.append("")
+    return out
+
+
+def search_section(data):
+    w = data["workload"]
+    out = [f"### Search, workload {w.get('workload', 'B')} ({w['n_samples']} x {w['n_features']}, "
+           f"MLP {w['architecture']}, {w['n_candidates']} candidates x {w['n_folds']} folds, "
+           f"{data['config']['epochs']} epochs)\n"]
+    out.append(format_markdown_table(w["results"], [
+        ("name", "contender", ""), ("n_jobs", "n_jobs", ""), ("how", "fits timed", ""),
+        ("seconds", "seconds", ".2f"), ("ratio", "÷ fused", ".2f"), ("best_score", "best score", ".4f"),
+        ("us_per_member_step", "µs/member-step", ".1f"), ("floor_us", "floor µs", ".1f"),
+        ("floor_m", "floor M", ""), ("x_floor", "÷ floor", ".2f"), ("target_x_floor", "target", ".1f"),
+        ("load_before", "load0", ".2f"), ("load_after", "load1", ".2f"), ("flag", "flag", "")]))
+    check = w.get("fused_vs_sequential")
+    if check:
+        out.append(f"\nfused vs GridSearchCV(ours) on {check['n_candidates']} candidates: max |diff| "
+                   f"of mean_test_score {check['max_abs_diff']:.3g}, same best: {check['same_best']}")
+    out.append("")
+    return out
+
+
+def throughput_section(data):
+    w = data["workload"]
+    out = [f"### Throughput, workload A ({w['n_samples']} x {w['n_features']}, MLP "
+           f"{w['architecture']}, batch {data['config']['batch_size']})\n"]
+    out.append(format_markdown_table(w["results"], [
+        ("name", "contender", ""), ("status", "status", ""), ("dtype", "dtype", ""),
+        ("epoch_s", "s/epoch (stack)", ".3f"), ("ms_per_model_epoch", "ms/model-epoch", ".3f"),
+        ("speedup_vs_skorch", "x skorch", ".1f"), ("load_before", "load0", ".2f"),
+        ("load_after", "load1", ".2f"), ("flag", "flag", "")]))
+    out.append("")
+    return out
+
+
+def main(folder):
+    folder = Path(folder)
+    lines = ["# gpu_check", ""]
+    env = folder / "environment.txt"
+    if env.exists():
+        lines += ["```", env.read_text().rstrip(), "```", ""]
+    stages = stage_rows(folder)
+    lines += ["## Stages", "", format_markdown_table(stages, [
+        ("stage", "stage", ""), ("status", "status", ""), ("seconds", "seconds", ".1f"),
+        ("limit", "limit s", "")]), ""]
+    lines += ["## Results", ""]
+    for name, section in (("single_fit.json", single_fit_section), ("search.json", search_section),
+                          ("throughput.json", throughput_section)):
+        data = load(folder, name)
+        if data is None:
+            lines += [f"({name}: none written)", ""]
+            continue
+        try:
+            lines += section(data)
+        except (KeyError, TypeError, ValueError) as exc:  # a summary must not hide the rest
+            lines += [f"({name}: could not summarise: {exc!r})", ""]
+    (folder / "summary.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
