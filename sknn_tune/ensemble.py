@@ -21,20 +21,21 @@ import numpy as np
 import sklearn
 from joblib import parallel_config
 from sklearn.ensemble import BaggingClassifier, BaggingRegressor
+
+# --- private scikit-learn names: to move into sknn_tune/_sklearn_compat.py ----------------------
+# How BaggingClassifier / BaggingRegressor draw each member's rows and features, and how many rows
+# they draw: the fused stacks must train exactly the fits scikit-learn's bagging makes.
+from sklearn.ensemble._bagging import MAX_INT, _generate_bagging_indices
+from sklearn.ensemble._bootstrap import _get_n_samples_bootstrap
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validate_data
 
 from ._sklearn_compat import Interval, _check_sample_weight
 from .classifier import MLPClassifier
 from .regressor import MLPRegressor
-from .search._fusion import Fusion, Planned, spread_request, split_estimator
+from .search._fusion import Fusion, Planned, split_estimator, spread_request
 from .search._pretrained import plan_key, serving
 
-# --- private scikit-learn names: to move into sknn_tune/_sklearn_compat.py ----------------------
-# How BaggingClassifier / BaggingRegressor draw each member's rows and features, and how many rows
-# they draw: the fused stacks must train exactly the fits scikit-learn's bagging makes.
-from sklearn.ensemble._bagging import MAX_INT, _generate_bagging_indices  # noqa: E402
-from sklearn.ensemble._bootstrap import _get_n_samples_bootstrap  # noqa: E402
 # -------------------------------------------------------------------------------------------------
 
 __all__ = ["FusedBaggingClassifier", "FusedBaggingRegressor"]
@@ -136,8 +137,8 @@ class _FusedBaggingMixin:
         max_features = self.max_features
         if isinstance(max_features, float):
             max_features = int(max_features * n_features)
-        if max_features > n_features or self.oob_score and (not self.bootstrap
-                                                            or self.warm_start):
+        if max_features > n_features or (self.oob_score and (not self.bootstrap
+                                                            or self.warm_start)):
             return []
         max_features = max(1, int(max_features))
         n_existing = len(self.estimators_) if self.warm_start and hasattr(

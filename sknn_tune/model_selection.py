@@ -28,6 +28,11 @@ from joblib import parallel_config
 from sklearn import model_selection as _sk
 from sklearn.base import is_classifier
 from sklearn.model_selection import check_cv
+
+# --- private scikit-learn names: to move into sknn_tune/_sklearn_compat.py ----------------------
+# learning_curve turns ``train_sizes`` (fractions or counts) into the absolute sizes it trains on;
+# the fused stacks must train exactly those subsets, so they use the same function.
+from sklearn.model_selection._validation import _translate_train_sizes
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import indexable
@@ -35,10 +40,6 @@ from sklearn.utils.validation import indexable
 from .search._fusion import Fusion
 from .search._pretrained import serving
 
-# --- private scikit-learn names: to move into sknn_tune/_sklearn_compat.py ----------------------
-# learning_curve turns ``train_sizes`` (fractions or counts) into the absolute sizes it trains on;
-# the fused stacks must train exactly those subsets, so they use the same function.
-from sklearn.model_selection._validation import _translate_train_sizes  # noqa: E402
 # -------------------------------------------------------------------------------------------------
 
 __all__ = [
@@ -170,7 +171,7 @@ def validation_curve(estimator, X, y, *, param_name, param_range, groups=None, c
     return _score(fusion, _sk.validation_curve, estimator, X, y, cv=splits, **kwargs)
 
 
-def learning_curve(estimator, X, y, *, groups=None, train_sizes=np.linspace(0.1, 1.0, 5),
+def learning_curve(estimator, X, y, *, groups=None, train_sizes=np.linspace(0.1, 1.0, 5),  # noqa: B008 (sklearn's)
                    cv=None, scoring=None, exploit_incremental_learning=False, n_jobs=None,
                    pre_dispatch="all", verbose=0, shuffle=False, random_state=None,
                    error_score=np.nan, return_times=False, params=None):

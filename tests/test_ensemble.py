@@ -165,7 +165,7 @@ def test_random_state_advances_as_sklearn(random_state, trained):
 
     def fit(cls):
         if random_state is None:
-            np.random.seed(7)
+            np.random.seed(7)  # noqa: NPY002 (the global state random_state=None uses)
         rs = None if random_state is None else np.random.RandomState(7)
         model = cls(**params, random_state=rs).fit(_X_CLF, _Y_CLF)
         return model, (np.random if rs is None else rs).randint(10**9)

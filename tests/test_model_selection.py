@@ -122,7 +122,7 @@ def assert_same(ours, theirs):
             assert repr(a) == repr(b)
             X = _X_REG if isinstance(b, MLPRegressor) else _X_CLF
             np.testing.assert_allclose(a.predict(X), b.predict(X), atol=ATOL)
-    elif isinstance(theirs, dict | list) or isinstance(theirs, np.ndarray) and theirs.dtype == object:
+    elif isinstance(theirs, dict | list) or (isinstance(theirs, np.ndarray) and theirs.dtype == object):
         for a, b in zip(ours, theirs, strict=True):
             assert_same(a, b)
     else:
