@@ -28,11 +28,6 @@ from joblib import parallel_config
 from sklearn import model_selection as _sk
 from sklearn.base import is_classifier
 from sklearn.model_selection import check_cv
-
-# --- private scikit-learn names: to move into sknn_tune/_sklearn_compat.py ----------------------
-# learning_curve turns ``train_sizes`` (fractions or counts) into the absolute sizes it trains on;
-# the fused stacks must train exactly those subsets, so they use the same function.
-from sklearn.model_selection._validation import _translate_train_sizes
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import indexable
@@ -40,7 +35,13 @@ from sklearn.utils.validation import indexable
 from .search._fusion import Fusion
 from .search._pretrained import serving
 
+# isort: off
+# --- private scikit-learn names: to move into sknn_tune/_sklearn_compat.py ----------------------
+# learning_curve turns ``train_sizes`` (fractions or counts) into the absolute sizes it trains on;
+# the fused stacks must train exactly those subsets, so they use the same function.
+from sklearn.model_selection._validation import _translate_train_sizes
 # -------------------------------------------------------------------------------------------------
+# isort: on
 
 __all__ = [
     "cross_val_predict",
