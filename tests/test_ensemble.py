@@ -104,15 +104,16 @@ def assert_same_ensemble(ours, theirs, X):
     {"max_samples": 0.6, "max_features": 0.5},
     {"bootstrap_features": True, "max_features": 4},
     {"bootstrap": False, "max_samples": 100},
+    {"estimator": clf(early_stopping=True, patience=1, max_epochs=6, lr=0.05)},
     pytest.param({"oob_score": True}, marks=pytest.mark.filterwarnings(
         "ignore:Some inputs do not have OOB", "ignore:invalid value encountered")),
-], ids=["default", "subsets", "bootstrap_features", "pasting", "oob"])
+], ids=["default", "subsets", "bootstrap_features", "pasting", "early_stopping", "oob"])
 def test_classifier_matches_sklearn(params, trained):
     params = {"estimator": clf(), "n_estimators": 5, "random_state": 0, **params}
     del trained[:]
     ours = FusedBaggingClassifier(**params).fit(_X_CLF, _Y_CLF)
     assert trained.fused() == 5 and trained.plain() == 0
-    assert ours.n_member_epochs_ == 5 * BASE["max_epochs"]
+    assert ours.n_member_epochs_ == sum(est.n_iter_ for est in ours.estimators_)
     theirs = BaggingClassifier(**params).fit(_X_CLF, _Y_CLF)
     assert_same_ensemble(ours, theirs, _X_CLF)
     if params.get("oob_score"):

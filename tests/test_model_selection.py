@@ -329,3 +329,16 @@ def test_signatures_are_sklearn():
 
     for name in ms.__all__:
         assert str(inspect.signature(getattr(ms, name))) == str(inspect.signature(getattr(sk, name)))
+
+
+@pytest.mark.parametrize("scoring", [None, "accuracy"])
+def test_early_stopping_members(scoring, trained):
+    """Each fold's own validation split and early stopping (by loss, or by a scorer that the
+    stacks call on live members): planned as fit plans them."""
+    estimator = clf(early_stopping=True, patience=1, max_epochs=6, lr=0.05, scoring=scoring)
+    X, y = _X_CLF, _Y_CLF
+    ours = fused_only(trained, 3, lambda: ms.cross_validate(estimator, X, y, cv=3,
+                                                            return_estimator=True))
+    theirs = sk.cross_validate(estimator, X, y, cv=3, return_estimator=True)
+    assert_same(ours, theirs)
+    assert [est.n_iter_ for est in ours["estimator"]] == [est.n_iter_ for est in theirs["estimator"]]
