@@ -222,13 +222,16 @@ def _doc(function, summary, fused, example):
     name = function.__name__
     parameters = _section(function, "Parameters")
     returns = _section(function, "Returns")
+    description = textwrap.fill(
+        f"A drop-in replacement for :func:`sklearn.model_selection.{name}`: same parameters, "
+        f"same results. {fused} The splits are computed once; scikit-learn's own ``{name}`` "
+        "then fits (each fit adopting its pretrained member) and scores them in this process, "
+        "so ``n_jobs`` sets the workers that train the stacks. Any other estimator, fit "
+        "parameters other than ``sample_weight``, or metadata routing enabled: scikit-learn's "
+        f"``{name}`` as it is.", width=96, break_on_hyphens=False)
     body = f"""{summary}
 
-A drop-in replacement for :func:`sklearn.model_selection.{name}`: same parameters, same
-results. {fused} The splits are computed once; scikit-learn's own ``{name}`` then fits
-(each fit adopting its pretrained member) and scores them in this process, so ``n_jobs`` sets
-the workers that train the stacks. Any other estimator, fit parameters other than
-``sample_weight``, or metadata routing enabled: scikit-learn's ``{name}`` as it is.
+{description}
 
 Parameters
 ----------
