@@ -14,7 +14,10 @@ differs from the others only by its seed: a seed ensemble ("deep ensemble"), who
 regressor reports with ``predict(X, return_std=True)``.
 """
 
+import inspect
 import numbers
+import re
+import textwrap
 import warnings
 
 import numpy as np
@@ -191,6 +194,19 @@ class _FusedBaggingMixin:
                          in zip(self.estimators_, self.estimators_features_)])
 
 
+def _sklearn_section(base, name, default):
+    """Section ``name`` of scikit-learn's docstring of ``base``, indented to inline, with our
+    network as the default member (its docstring says a decision tree)."""
+    doc = inspect.cleandoc(base.__doc__ or "")
+    match = re.search(rf"^{name}\n-+\n(.*?)\n\s*\n[A-Z][\w ]*\n-+\n", doc, re.S | re.M)
+    if match is None:
+        return f"    See :class:`sklearn.ensemble.{base.__name__}`.\n"
+    text = re.sub(r":class:`~sklearn\.tree\.DecisionTree(Classifier|Regressor)`",
+                  f":class:`~sknn_tune.{default}`", match.group(1).rstrip())
+    text = text.replace("{", "{{").replace("}", "}}")  # the section goes through str.format
+    return textwrap.indent(text, "    ") + "\n"
+
+
 _DOC = """{base} with all members trained at once, in one stacked model.
 
     A drop-in replacement for :class:`sklearn.ensemble.{base}`: the same parameters (plus
@@ -209,21 +225,14 @@ _DOC = """{base} with all members trained at once, in one stacked model.
 
     Parameters
     ----------
-    estimator : object, default=None
-        The member estimator; None: ``{default}()``.
-    n_estimators, max_samples, max_features, bootstrap, bootstrap_features, oob_score, \
-warm_start, n_jobs, random_state, verbose
-        As for :class:`sklearn.ensemble.{base}`.
+{parameters}
     max_members : int, default=None
         Most members trained in one stack. None picks it from a memory estimate, as the fused
         searches do.
 
     Attributes
     ----------
-    estimators_ : list of estimators
-        The fitted members, as scikit-learn's bagging fits them.
-    estimators_features_ : list of ndarray
-        Each member's features.
+{attributes}
     n_member_epochs_ : int
         Member-epochs the fused stacks trained in the last ``fit``.
 
@@ -297,6 +306,8 @@ class FusedBaggingRegressor(_FusedBaggingMixin, BaggingRegressor):
 
 
 FusedBaggingClassifier.__doc__ = _DOC.format(
+    parameters=_sklearn_section(BaggingClassifier, "Parameters", "MLPClassifier"),
+    attributes=_sklearn_section(BaggingClassifier, "Attributes", "MLPClassifier"),
     base="BaggingClassifier", default="MLPClassifier", other="FusedBaggingRegressor",
     other_task="regression", example="""\
     >>> from sklearn.datasets import load_iris
@@ -312,6 +323,8 @@ FusedBaggingClassifier.__doc__ = _DOC.format(
 """)
 
 FusedBaggingRegressor.__doc__ = _DOC.format(
+    parameters=_sklearn_section(BaggingRegressor, "Parameters", "MLPRegressor"),
+    attributes=_sklearn_section(BaggingRegressor, "Attributes", "MLPRegressor"),
     base="BaggingRegressor", default="MLPRegressor", other="FusedBaggingClassifier",
     other_task="classification", example="""\
     >>> from sklearn.datasets import make_regression

@@ -248,7 +248,7 @@ sklearn.model_selection.{name} : The function this one calls.
 Examples
 --------
 {example}"""
-    return textwrap.indent(body, "    ").lstrip()
+    return textwrap.indent(body, "    ").lstrip() + "\n"
 
 
 _FUSED_FOLDS = ("For an sknn_tune estimator, or a :class:`~sklearn.pipeline.Pipeline` ending in "
