@@ -1,0 +1,339 @@
+"""Bagged and seed ensembles of MLPs, every member trained in one stacked model.
+
+:class:`FusedBaggingClassifier` and :class:`FusedBaggingRegressor` are scikit-learn's
+:class:`~sklearn.ensemble.BaggingClassifier` and :class:`~sklearn.ensemble.BaggingRegressor`:
+same parameters, same draws of rows and features from ``random_state``, same fitted attributes and
+predictions. Their ``fit`` first plans every member exactly as scikit-learn's bagging will fit it
+(the member's seed, its rows as bootstrap counts in ``sample_weight`` or as indexed rows, its
+feature subset), trains all members as one stacked model, then runs scikit-learn's own ``fit``
+while the trained members are served (:func:`~sknn_tune.search._pretrained.serving`): each
+member's ``fit`` adopts its pretrained network instead of training.
+
+With ``bootstrap=False`` (and the default ``max_samples``) every member sees every row once and
+differs from the others only by its seed: a seed ensemble ("deep ensemble"), whose spread the
+regressor reports with ``predict(X, return_std=True)``.
+"""
+
+import inspect
+import numbers
+import re
+import textwrap
+import warnings
+
+import numpy as np
+import sklearn
+from joblib import parallel_config
+from sklearn.ensemble import BaggingClassifier, BaggingRegressor
+from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validate_data
+
+from ._sklearn_compat import Interval, _check_sample_weight
+from .classifier import MLPClassifier
+from .regressor import MLPRegressor
+from .search._fusion import Fusion, Planned, split_estimator, spread_request
+from .search._pretrained import plan_key, serving
+
+# isort: off
+# --- private scikit-learn names: to move into sknn_tune/_sklearn_compat.py ----------------------
+# How BaggingClassifier / BaggingRegressor draw each member's rows and features, and how many rows
+# they draw: the fused stacks must train exactly the fits scikit-learn's bagging makes.
+from sklearn.ensemble._bagging import MAX_INT, _generate_bagging_indices
+from sklearn.ensemble._bootstrap import _get_n_samples_bootstrap
+# -------------------------------------------------------------------------------------------------
+# isort: on
+
+__all__ = ["FusedBaggingClassifier", "FusedBaggingRegressor"]
+
+_MAX_MEMBERS = {"max_members": [Interval(numbers.Integral, 1, None, closed="left"), None]}
+
+
+class _MemberFusion(Fusion):
+    """A :class:`Fusion` whose "folds" are the ensemble's members, planned beforehand.
+
+    ``Fusion.train([{}], splits)`` plans candidate x fold ``i`` with ``_plan``; here that is the
+    member the bagging planned as ``i`` (the members differ by their inputs, not by a split of one
+    array): grouping, stack sizes, devices and the registry are the fusion's own.
+    """
+
+    def __init__(self, estimator, planned, max_members, n_jobs, verbose):
+        super().__init__(estimator, None, None, {}, max_members=max_members, n_jobs=n_jobs,
+                         verbose=verbose, continues=False)
+        self.planned = planned
+
+    def train_members(self):
+        return self.train([{}], [(i, None) for i in range(len(self.planned))])
+
+    def _plan(self, params, fold, train):
+        return self.planned[fold]
+
+
+class _FusedBaggingMixin:
+    """Plans the members scikit-learn's bagging will fit, trains them fused, then lets
+    scikit-learn's ``fit`` adopt them."""
+
+    def fit(self, X, y, sample_weight=None, **fit_params):
+        """Build the ensemble: every member trained in one stacked model, then fitted by
+        scikit-learn's bagging (each member adopting its pretrained network).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The training input samples.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights, used as probabilities to draw each member's rows (as scikit-learn's
+            bagging does).
+        **fit_params : dict
+            Parameters routed to the members' ``fit`` (metadata routing only; the members are
+            then trained one at a time by scikit-learn).
+
+        Returns
+        -------
+        self : object
+            The fitted ensemble.
+        """
+        self._validate_params()
+        rs = check_random_state(self.random_state)
+        state = rs.get_state()  # planning draws what scikit-learn's fit draws again
+        try:
+            planned = self._plan_members(X, y, sample_weight, fit_params, rs)
+        finally:
+            rs.set_state(state)
+        registry, self.n_member_epochs_ = {}, 0
+        if planned:
+            fusion = _MemberFusion(self.estimator_, planned, self.max_members, self.n_jobs,
+                                   self.verbose)
+            fusion.train_members()
+            registry, self.n_member_epochs_ = fusion.registry, fusion.epochs_trained
+        n_jobs = self.n_jobs
+        self.n_jobs = 1
+        try:
+            # One job, in this process: the trained members are served here.
+            with serving(registry), parallel_config(backend="sequential"):
+                return super().fit(X, y, sample_weight=sample_weight, **fit_params)
+        finally:
+            self.n_jobs = n_jobs
+            registry.clear()
+
+    def _plan_members(self, X, y, sample_weight, fit_params, rs):
+        """A :class:`Planned` fit per member that scikit-learn's ``BaseBagging._fit`` will make,
+        in its order, drawing from ``rs`` as it does; ``[]`` when fusion does not apply (the
+        member is not an sknn_tune MLP or a pipeline ending in one, metadata routing, or
+        parameters scikit-learn will reject: its own ``fit`` then does what it does)."""
+        if fit_params or sklearn.get_config().get("enable_metadata_routing", False):
+            return []
+        # The lines of BaseBagging.fit / _fit before its parallel loop, in the same order.
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], dtype=None,
+                             ensure_all_finite=False, multi_output=True)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=None)
+        n_samples, n_features = X.shape
+        y = self._validate_y(y)
+        self._validate_estimator(self._get_estimator())
+        if split_estimator(self.estimator_)[1] is None:
+            return []
+        with warnings.catch_warnings():  # scikit-learn's fit warns itself
+            warnings.simplefilter("ignore")
+            max_samples = _get_n_samples_bootstrap(n_samples, self.max_samples, sample_weight)
+        if not self.bootstrap and max_samples > n_samples:
+            return []
+        max_features = self.max_features
+        if isinstance(max_features, float):
+            max_features = int(max_features * n_features)
+        if max_features > n_features or (self.oob_score and (not self.bootstrap
+                                                            or self.warm_start)):
+            return []
+        max_features = max(1, int(max_features))
+        n_existing = len(self.estimators_) if self.warm_start and hasattr(
+            self, "estimators_") else 0
+        if self.n_estimators <= n_existing:
+            return []
+        if n_existing:
+            rs.randint(MAX_INT, size=n_existing)
+        seeds = rs.randint(MAX_INT, size=self.n_estimators - n_existing)
+
+        # _parallel_build_estimators, one member after another.
+        consumes_sample_weight = has_fit_parameter(self.estimator_, "sample_weight")
+        subset_features = self.bootstrap_features or max_features != n_features
+        planned = []
+        for seed in seeds:
+            estimator = self._make_estimator(append=False, random_state=seed)
+            features, rows = _generate_bagging_indices(
+                seed, self.bootstrap_features, self.bootstrap, n_features, n_samples,
+                max_features, max_samples, sample_weight)
+            if consumes_sample_weight:  # every row, weighted by how often it was drawn
+                X_member, y_member = X, y
+                weight = np.bincount(rows, minlength=n_samples)
+                block = None
+            else:  # the rows drawn, repeated as drawn
+                X_member, y_member = _safe_indexing(X, rows), _safe_indexing(y, rows)
+                weight = None
+                block = rows.tobytes()
+            if subset_features:
+                X_member = X_member[:, features]
+            prefix, mlp = split_estimator(estimator)
+            try:
+                if prefix is not None:
+                    X_member = prefix.fit_transform(X_member, y_member)
+                plan = mlp.plan_fit(X_member, y_member, weight)
+            except Exception:  # scikit-learn's fit of this member reports it
+                continue
+            # Members with the same rows and features share one copy of them in the stack.
+            block = (block, features.tobytes() if subset_features else None,
+                     None if prefix is None else len(planned))
+            planned.append(Planned(plan_key(plan), plan, block, None, spread_request(mlp.device)))
+        return planned
+
+    def _members_predictions(self, X):
+        """Each member's ``predict`` on its features of ``X``: ``(n_estimators, n_samples, ...)``."""
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse=["csr", "csc"], dtype=None,
+                          ensure_all_finite=False, reset=False)
+        return np.stack([estimator.predict(X[:, features]) for estimator, features
+                         in zip(self.estimators_, self.estimators_features_)])
+
+
+def _sklearn_section(base, name, default):
+    """Section ``name`` of scikit-learn's docstring of ``base``, indented to inline, with our
+    network as the default member (its docstring says a decision tree)."""
+    doc = inspect.cleandoc(base.__doc__ or "")
+    match = re.search(rf"^{name}\n-+\n(.*?)\n\s*\n[A-Z][\w ]*\n-+\n", doc, re.S | re.M)
+    if match is None:
+        return f"    See :class:`sklearn.ensemble.{base.__name__}`.\n"
+    text = re.sub(r":class:`~sklearn\.tree\.DecisionTree(Classifier|Regressor)`",
+                  f":class:`~sknn_tune.{default}`", match.group(1).rstrip())
+    text = text.replace("{", "{{").replace("}", "}}")  # the section goes through str.format
+    return textwrap.indent(text, "    ") + "\n"
+
+
+_DOC = """{base} with all members trained at once, in one stacked model.
+
+    A drop-in replacement for :class:`sklearn.ensemble.{base}`: the same parameters (plus
+    ``max_members``), the same draws of each member's rows and features from ``random_state``
+    (``estimators_samples_``, ``estimators_features_``), hence the same members and predictions
+    as scikit-learn's bagging over the same estimator. The default estimator is sknn_tune's
+    :class:`~sknn_tune.{default}`. For an sknn_tune estimator, or a
+    :class:`~sklearn.pipeline.Pipeline` ending in one, the members are planned exactly as
+    scikit-learn's bagging fits them and trained as members of stacked models (``n_jobs`` sets
+    the workers that train the stacks); scikit-learn's ``fit`` then adopts them. Any other
+    estimator is fitted by scikit-learn as it is.
+
+    With ``bootstrap=False`` and the default ``max_samples`` every member trains on all rows,
+    differing only by its seed (scikit-learn gives each member its own ``random_state``): a seed
+    ensemble, or deep ensemble.
+
+    Parameters
+    ----------
+{parameters}
+    max_members : int, default=None
+        Most members trained in one stack. None picks it from a memory estimate, as the fused
+        searches do.
+
+    Attributes
+    ----------
+{attributes}
+    n_member_epochs_ : int
+        Member-epochs the fused stacks trained in the last ``fit``.
+
+    See Also
+    --------
+    sklearn.ensemble.{base} : The ensemble this one is.
+    {other} : The same for {other_task}.
+
+    Examples
+    --------
+{example}"""
+
+
+class FusedBaggingClassifier(_FusedBaggingMixin, BaggingClassifier):
+    _parameter_constraints: dict = {**BaggingClassifier._parameter_constraints, **_MAX_MEMBERS}
+
+    def __init__(self, estimator=None, n_estimators=10, *, max_samples=None, max_features=1.0,
+                 bootstrap=True, bootstrap_features=False, oob_score=False, warm_start=False,
+                 n_jobs=None, random_state=None, verbose=0, max_members=None):
+        super().__init__(estimator=estimator, n_estimators=n_estimators, max_samples=max_samples,
+                         max_features=max_features, bootstrap=bootstrap,
+                         bootstrap_features=bootstrap_features, oob_score=oob_score,
+                         warm_start=warm_start, n_jobs=n_jobs, random_state=random_state,
+                         verbose=verbose)
+        self.max_members = max_members
+
+    def _get_estimator(self):
+        return MLPClassifier() if self.estimator is None else self.estimator
+
+
+class FusedBaggingRegressor(_FusedBaggingMixin, BaggingRegressor):
+    _parameter_constraints: dict = {**BaggingRegressor._parameter_constraints, **_MAX_MEMBERS}
+
+    def __init__(self, estimator=None, n_estimators=10, *, max_samples=None, max_features=1.0,
+                 bootstrap=True, bootstrap_features=False, oob_score=False, warm_start=False,
+                 n_jobs=None, random_state=None, verbose=0, max_members=None):
+        super().__init__(estimator=estimator, n_estimators=n_estimators, max_samples=max_samples,
+                         max_features=max_features, bootstrap=bootstrap,
+                         bootstrap_features=bootstrap_features, oob_score=oob_score,
+                         warm_start=warm_start, n_jobs=n_jobs, random_state=random_state,
+                         verbose=verbose)
+        self.max_members = max_members
+
+    def _get_estimator(self):
+        return MLPRegressor() if self.estimator is None else self.estimator
+
+    def predict(self, X, return_std=False, **params):
+        """Predict regression targets: the mean of the members' predictions.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input samples.
+        return_std : bool, default=False
+            Also return the standard deviation of the members' predictions (the ensemble's
+            spread: an estimate of the model's uncertainty at each sample).
+        **params : dict
+            Routed to the members' ``predict`` (metadata routing), as scikit-learn's.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The mean prediction, as :meth:`sklearn.ensemble.BaggingRegressor.predict`.
+        y_std : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The members' standard deviation (``ddof=0``); only with ``return_std=True``.
+        """
+        y = super().predict(X, **params)
+        if not return_std:
+            return y
+        return y, self._members_predictions(X).std(axis=0)
+
+
+FusedBaggingClassifier.__doc__ = _DOC.format(
+    parameters=_sklearn_section(BaggingClassifier, "Parameters", "MLPClassifier"),
+    attributes=_sklearn_section(BaggingClassifier, "Attributes", "MLPClassifier"),
+    base="BaggingClassifier", default="MLPClassifier", other="FusedBaggingRegressor",
+    other_task="regression", example="""\
+    >>> from sklearn.datasets import load_iris
+    >>> from sknn_tune import MLPClassifier
+    >>> from sknn_tune.ensemble import FusedBaggingClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> bagging = FusedBaggingClassifier(MLPClassifier((16,), max_epochs=20), n_estimators=8,
+    ...                                  random_state=0).fit(X, y)
+    >>> len(bagging.estimators_), bagging.n_member_epochs_
+    (8, 160)
+    >>> bagging.predict_proba(X[:2]).shape
+    (2, 3)
+""")
+
+FusedBaggingRegressor.__doc__ = _DOC.format(
+    parameters=_sklearn_section(BaggingRegressor, "Parameters", "MLPRegressor"),
+    attributes=_sklearn_section(BaggingRegressor, "Attributes", "MLPRegressor"),
+    base="BaggingRegressor", default="MLPRegressor", other="FusedBaggingClassifier",
+    other_task="classification", example="""\
+    >>> from sklearn.datasets import make_regression
+    >>> from sknn_tune import MLPRegressor
+    >>> from sknn_tune.ensemble import FusedBaggingRegressor
+    >>> X, y = make_regression(100, 4, noise=1.0, random_state=0)
+    >>> seeds = FusedBaggingRegressor(MLPRegressor((16,), max_epochs=20), n_estimators=5,
+    ...                               bootstrap=False, random_state=0).fit(X, y / y.std())
+    >>> mean, std = seeds.predict(X[:3], return_std=True)
+    >>> mean.shape, std.shape, bool((std > 0).all())
+    ((3,), (3,), True)
+""")

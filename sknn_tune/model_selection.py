@@ -1,0 +1,328 @@
+"""Cross-validation and curves with every fit trained at once.
+
+``cross_validate``, ``cross_val_score``, ``cross_val_predict``, ``validation_curve`` and
+``learning_curve`` take scikit-learn's arguments and return scikit-learn's results. For an sknn_tune
+estimator, or a :class:`~sklearn.pipeline.Pipeline` ending in one, each function
+
+1. fixes the splits once (``check_cv(cv, y, classifier=is_classifier(estimator)).split(X, y,
+   groups)``, as scikit-learn's function does),
+2. plans every fold x parameter value x train size exactly as the estimator's ``fit`` would and
+   trains them as members of stacked models (:class:`~sknn_tune.search._fusion.Fusion`, the
+   engine of the fused searches; ``n_jobs`` drives the stacks),
+3. calls scikit-learn's own function on those splits, in this process, while the trained members
+   are served (:func:`~sknn_tune.search._pretrained.serving`): each of its fits adopts its member
+   instead of training, and every number it returns is computed by scikit-learn's code.
+
+Anything else (another estimator, a fit parameter other than ``sample_weight``, metadata routing
+enabled, ``exploit_incremental_learning``) goes to scikit-learn's function as it is.
+"""
+
+import inspect
+import re
+import textwrap
+import warnings
+
+import numpy as np
+import sklearn
+from joblib import parallel_config
+from sklearn import model_selection as _sk
+from sklearn.base import is_classifier
+from sklearn.model_selection import check_cv
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import indexable
+
+from .search._fusion import Fusion
+from .search._pretrained import serving
+
+# isort: off
+# --- private scikit-learn names: to move into sknn_tune/_sklearn_compat.py ----------------------
+# learning_curve turns ``train_sizes`` (fractions or counts) into the absolute sizes it trains on;
+# the fused stacks must train exactly those subsets, so they use the same function.
+from sklearn.model_selection._validation import _translate_train_sizes
+# -------------------------------------------------------------------------------------------------
+# isort: on
+
+__all__ = [
+    "cross_val_predict",
+    "cross_val_score",
+    "cross_validate",
+    "learning_curve",
+    "validation_curve",
+]
+
+
+# ----------------------------------------------------------------------------------------------
+# the fused call
+
+
+class _NotFused(Exception):
+    """The call goes to scikit-learn's function as it is."""
+
+
+def _fixed_splits(estimator, X, y, groups, cv):
+    """``(X, y, splits)``: the indexable inputs and the folds scikit-learn's function computes,
+    as a list (an unseeded splitter gives other folds on every call)."""
+    if sklearn.get_config().get("enable_metadata_routing", False):
+        raise _NotFused  # fit parameters are routed by requests: left to scikit-learn
+    try:
+        X, y, groups = indexable(X, y, groups)
+        cv = check_cv(cv, y, classifier=is_classifier(estimator))
+        splits = [(np.asarray(train), np.asarray(test)) for train, test in cv.split(X, y, groups)]
+    except (TypeError, ValueError) as error:  # scikit-learn's function reports it its own way
+        raise _NotFused from error
+    if not splits:
+        raise _NotFused
+    return X, y, splits
+
+
+def _train(estimator, X, y, params, n_jobs, verbose, candidates, train_splits):
+    """A :class:`Fusion` that has trained every candidate x split; raises :class:`_NotFused`
+    when the estimator or its fit parameters cannot be fused."""
+    fusion = Fusion(estimator, X, y, params or {}, n_jobs=n_jobs, verbose=verbose,
+                    continues=False)
+    if not fusion.enabled:
+        raise _NotFused
+    fusion.train(candidates, train_splits)
+    return fusion
+
+
+def _score(fusion, function, *args, **kwargs):
+    """scikit-learn's ``function`` with one job, in this process, while the members the fusion
+    trained are served to its fits (a dask or loky backend would run them elsewhere)."""
+    try:
+        with serving(fusion.registry), parallel_config(backend="sequential"):
+            return function(*args, n_jobs=1, **kwargs)
+    finally:
+        fusion.registry.clear()
+
+
+# ----------------------------------------------------------------------------------------------
+# the functions
+
+
+def cross_validate(estimator, X, y=None, *, groups=None, scoring=None, cv=None, n_jobs=None,
+                   verbose=0, params=None, pre_dispatch="2*n_jobs", return_train_score=False,
+                   return_estimator=False, return_indices=False, error_score=np.nan):
+    kwargs = dict(groups=groups, scoring=scoring, verbose=verbose, params=params,
+                  pre_dispatch=pre_dispatch, return_train_score=return_train_score,
+                  return_estimator=return_estimator, return_indices=return_indices,
+                  error_score=error_score)
+    try:
+        X_, y_, splits = _fixed_splits(estimator, X, y, groups, cv)
+        fusion = _train(estimator, X_, y_, params, n_jobs, verbose, [{}], splits)
+    except _NotFused:
+        return _sk.cross_validate(estimator, X, y, cv=cv, n_jobs=n_jobs, **kwargs)
+    return _score(fusion, _sk.cross_validate, estimator, X, y, cv=splits, **kwargs)
+
+
+def cross_val_score(estimator, X, y=None, *, groups=None, scoring=None, cv=None, n_jobs=None,
+                    verbose=0, params=None, pre_dispatch="2*n_jobs", error_score=np.nan):
+    kwargs = dict(groups=groups, scoring=scoring, verbose=verbose, params=params,
+                  pre_dispatch=pre_dispatch, error_score=error_score)
+    try:
+        X_, y_, splits = _fixed_splits(estimator, X, y, groups, cv)
+        fusion = _train(estimator, X_, y_, params, n_jobs, verbose, [{}], splits)
+    except _NotFused:
+        return _sk.cross_val_score(estimator, X, y, cv=cv, n_jobs=n_jobs, **kwargs)
+    return _score(fusion, _sk.cross_val_score, estimator, X, y, cv=splits, **kwargs)
+
+
+def cross_val_predict(estimator, X, y=None, *, groups=None, cv=None, n_jobs=None, verbose=0,
+                      params=None, pre_dispatch="2*n_jobs", method="predict"):
+    kwargs = dict(groups=groups, verbose=verbose, params=params, pre_dispatch=pre_dispatch,
+                  method=method)
+    try:
+        X_, y_, splits = _fixed_splits(estimator, X, y, groups, cv)
+        # scikit-learn fits on label-encoded targets for these methods (its columns of
+        # probabilities are then the encoded classes of the whole y): so do the stacks.
+        if method in ("decision_function", "predict_proba", "predict_log_proba") and y_ is not None:
+            y_ = _label_encoded(y_)
+        fusion = _train(estimator, X_, y_, params, n_jobs, verbose, [{}], splits)
+    except _NotFused:
+        return _sk.cross_val_predict(estimator, X, y, cv=cv, n_jobs=n_jobs, **kwargs)
+    return _score(fusion, _sk.cross_val_predict, estimator, X, y, cv=splits, **kwargs)
+
+
+def _label_encoded(y):
+    """The targets as ``cross_val_predict`` encodes them for its probability methods."""
+    y = np.asarray(y)
+    if y.ndim == 1:
+        return LabelEncoder().fit_transform(y)
+    if y.ndim == 2:
+        encoded = np.zeros_like(y, dtype=int)
+        for column in range(y.shape[1]):
+            encoded[:, column] = LabelEncoder().fit_transform(y[:, column])
+        return encoded
+    return y
+
+
+def validation_curve(estimator, X, y, *, param_name, param_range, groups=None, cv=None,
+                     scoring=None, n_jobs=None, pre_dispatch="all", verbose=0,
+                     error_score=np.nan, params=None):
+    kwargs = dict(param_name=param_name, param_range=param_range, groups=groups,
+                  scoring=scoring, pre_dispatch=pre_dispatch, verbose=verbose,
+                  error_score=error_score, params=params)
+    try:
+        X_, y_, splits = _fixed_splits(estimator, X, y, groups, cv)
+        candidates = [{param_name: value} for value in param_range]
+        fusion = _train(estimator, X_, y_, params, n_jobs, verbose, candidates, splits)
+    except _NotFused:
+        return _sk.validation_curve(estimator, X, y, cv=cv, n_jobs=n_jobs, **kwargs)
+    return _score(fusion, _sk.validation_curve, estimator, X, y, cv=splits, **kwargs)
+
+
+def learning_curve(estimator, X, y, *, groups=None, train_sizes=np.linspace(0.1, 1.0, 5),  # noqa: B008 (sklearn's)
+                   cv=None, scoring=None, exploit_incremental_learning=False, n_jobs=None,
+                   pre_dispatch="all", verbose=0, shuffle=False, random_state=None,
+                   error_score=np.nan, return_times=False, params=None):
+    kwargs = dict(groups=groups, train_sizes=train_sizes, scoring=scoring,
+                  exploit_incremental_learning=exploit_incremental_learning,
+                  pre_dispatch=pre_dispatch, verbose=verbose, error_score=error_score,
+                  return_times=return_times, params=params)
+    try:
+        if exploit_incremental_learning:
+            raise _NotFused  # partial_fit, one size after another: nothing to stack
+        X_, y_, splits = _fixed_splits(estimator, X, y, groups, cv)
+        with warnings.catch_warnings():  # scikit-learn's call warns about the sizes itself
+            warnings.simplefilter("ignore")
+            try:
+                sizes = _translate_train_sizes(train_sizes, len(splits[0][0]))
+            except (TypeError, ValueError) as error:
+                raise _NotFused from error
+        if shuffle:
+            # As scikit-learn shuffles each split's training rows (one permutation per split, in
+            # order, from random_state): done once here, so its call below shuffles nothing and
+            # a RandomState passed in advances exactly as it would.
+            rng = check_random_state(random_state)
+            splits = [(rng.permutation(train), test) for train, test in splits]
+        subsets = [(train[:size], test) for train, test in splits for size in sizes]
+        fusion = _train(estimator, X_, y_, params, n_jobs, verbose, [{}], subsets)
+    except _NotFused:
+        return _sk.learning_curve(estimator, X, y, cv=cv, n_jobs=n_jobs, shuffle=shuffle,
+                                  random_state=random_state, **kwargs)
+    return _score(fusion, _sk.learning_curve, estimator, X, y, cv=splits, shuffle=False,
+                  random_state=None, **kwargs)
+
+
+# ----------------------------------------------------------------------------------------------
+# docstrings: scikit-learn's parameters and returns, our summary and examples
+
+
+def _section(function, name):
+    """The body of section ``name`` of scikit-learn's docstring of ``function``."""
+    doc = inspect.cleandoc(function.__doc__ or "")
+    match = re.search(rf"^{name}\n-+\n(.*?)(?:\n\s*\n[A-Z][\w ]*\n-+\n|\Z)", doc, re.S | re.M)
+    if match is None:
+        return f"See :func:`sklearn.model_selection.{function.__name__}`."
+    return match.group(1).rstrip()
+
+
+def _doc(function, summary, fused, example):
+    name = function.__name__
+    parameters = _section(function, "Parameters")
+    returns = _section(function, "Returns")
+    description = textwrap.fill(
+        f"A drop-in replacement for :func:`sklearn.model_selection.{name}`: same parameters, "
+        f"same results. {fused} The splits are computed once; scikit-learn's own ``{name}`` "
+        "then fits (each fit adopting its pretrained member) and scores them in this process, "
+        "so ``n_jobs`` sets the workers that train the stacks. Any other estimator, fit "
+        "parameters other than ``sample_weight``, or metadata routing enabled: scikit-learn's "
+        f"``{name}`` as it is.", width=96, break_on_hyphens=False)
+    body = f"""{summary}
+
+{description}
+
+Parameters
+----------
+{parameters}
+
+Returns
+-------
+{returns}
+
+See Also
+--------
+sklearn.model_selection.{name} : The function this one calls.
+
+Examples
+--------
+{example}"""
+    return textwrap.indent(body, "    ").lstrip() + "\n"
+
+
+_FUSED_FOLDS = ("For an sknn_tune estimator, or a :class:`~sklearn.pipeline.Pipeline` ending in "
+                "one, every fold is trained as a member of one stacked model.")
+
+cross_validate.__doc__ = _doc(
+    _sk.cross_validate,
+    "Evaluate metric(s) by cross-validation, every fold trained at once.", _FUSED_FOLDS, """\
+>>> from sklearn.datasets import load_iris
+>>> from sknn_tune import MLPClassifier
+>>> from sknn_tune.model_selection import cross_validate
+>>> X, y = load_iris(return_X_y=True)
+>>> model = MLPClassifier((16,), max_epochs=20, random_state=0)
+>>> result = cross_validate(model, X, y, cv=3, scoring=["accuracy", "neg_log_loss"])
+>>> sorted(result)
+['fit_time', 'score_time', 'test_accuracy', 'test_neg_log_loss']
+>>> result["test_accuracy"].shape
+(3,)""")
+
+cross_val_score.__doc__ = _doc(
+    _sk.cross_val_score,
+    "Evaluate a score by cross-validation, every fold trained at once.", _FUSED_FOLDS, """\
+>>> from sklearn.datasets import load_iris
+>>> from sklearn.pipeline import make_pipeline
+>>> from sklearn.preprocessing import StandardScaler
+>>> from sknn_tune import MLPClassifier
+>>> from sknn_tune.model_selection import cross_val_score
+>>> X, y = load_iris(return_X_y=True)
+>>> pipe = make_pipeline(StandardScaler(), MLPClassifier((16,), max_epochs=20, random_state=0))
+>>> scores = cross_val_score(pipe, X, y, cv=5)
+>>> scores.shape
+(5,)""")
+
+cross_val_predict.__doc__ = _doc(
+    _sk.cross_val_predict,
+    "Cross-validated predictions for each sample, every fold trained at once.", _FUSED_FOLDS,
+    """\
+>>> from sklearn.datasets import load_iris
+>>> from sknn_tune import MLPClassifier
+>>> from sknn_tune.model_selection import cross_val_predict
+>>> X, y = load_iris(return_X_y=True)
+>>> model = MLPClassifier((16,), max_epochs=20, random_state=0)
+>>> cross_val_predict(model, X, y, cv=3, method="predict_proba").shape
+(150, 3)""")
+
+validation_curve.__doc__ = _doc(
+    _sk.validation_curve,
+    "Training and test scores for each value of one parameter, every fit trained at once.",
+    "For an sknn_tune estimator, or a :class:`~sklearn.pipeline.Pipeline` ending in one, every "
+    "parameter value x fold is trained as a member of a stacked model (values that change the "
+    "network's structure, say ``hidden_layer_sizes``, go to one stack each).", """\
+>>> from sklearn.datasets import load_iris
+>>> from sknn_tune import MLPClassifier
+>>> from sknn_tune.model_selection import validation_curve
+>>> X, y = load_iris(return_X_y=True)
+>>> model = MLPClassifier((16,), max_epochs=20, random_state=0)
+>>> train_scores, test_scores = validation_curve(
+...     model, X, y, param_name="lr", param_range=[1e-3, 1e-2, 1e-1], cv=3)
+>>> test_scores.shape
+(3, 3)""")
+
+learning_curve.__doc__ = _doc(
+    _sk.learning_curve,
+    "Training and test scores for growing training sets, every fit trained at once.",
+    "For an sknn_tune estimator, or a :class:`~sklearn.pipeline.Pipeline` ending in one, every "
+    "train size x fold (scikit-learn's subsets, ``shuffle`` and ``random_state`` included) is "
+    "trained as a member of one stacked model; ``exploit_incremental_learning=True`` is "
+    "scikit-learn's ``partial_fit`` loop.", """\
+>>> from sklearn.datasets import load_iris
+>>> from sknn_tune import MLPClassifier
+>>> from sknn_tune.model_selection import learning_curve
+>>> X, y = load_iris(return_X_y=True)
+>>> model = MLPClassifier((16,), max_epochs=20, random_state=0)
+>>> sizes, train_scores, test_scores = learning_curve(
+...     model, X, y, train_sizes=[0.3, 0.6, 1.0], cv=3, shuffle=True, random_state=0)
+>>> sizes.tolist(), test_scores.shape
+([30, 60, 100], (3, 3))""")
