@@ -39,10 +39,17 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (describe_machine, fit_once, format_markdown_table,  # noqa: E402
-                     format_table, limit_threads, machine_info, write_json)
+from _common import (
+    describe_machine,
+    fit_once,
+    format_markdown_table,
+    format_table,
+    limit_threads,
+    machine_info,
+    write_json,
+)
 
-from sknn_tune import MLPClassifier, MLPRegressor  # noqa: E402
+from sknn_tune import MLPClassifier, MLPRegressor
 
 
 def _digits():

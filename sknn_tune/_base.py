@@ -317,8 +317,14 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
 
         Parameters
         ----------
-        X, y, sample_weight, X_val, y_val
-            As for :meth:`fit`.
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights.
+        X_val, y_val : array-like, default=None
+            An explicit validation set, as for :meth:`fit`.
 
         Returns
         -------
@@ -741,8 +747,9 @@ SHARED_ATTRIBUTES_DOC = """\
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names.
     history_ : pandas.DataFrame
-        One row per epoch: ``epoch``, ``train_loss``, ``val_loss``, ``val_score``, ``lr`` and
-        ``seconds``. ``train_loss`` is the mean data loss over the epoch's batches as trained
+        One row per epoch: ``epoch``, ``train_loss``, ``val_loss``, ``val_score``, ``lr``,
+        ``seconds`` and ``diverged`` (True on the epoch training diverged). ``train_loss`` is
+        the mean data loss over the epoch's batches as trained
         (with dropout and noise active, without the L1 / L2 penalties). ``val_score`` is the
         ``scoring`` scorer's value, or without ``scoring`` the accuracy (classifier) or R^2
         (regressor). Validation columns are NaN without a validation set (``early_stopping`` or

@@ -24,23 +24,21 @@ import numpy as np
 import sklearn
 from joblib import parallel_config
 from sklearn.ensemble import BaggingClassifier, BaggingRegressor
-from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validate_data
 
-from ._sklearn_compat import Interval, _check_sample_weight
+from ._sklearn_compat import (
+    MAX_INT,
+    Interval,
+    _check_sample_weight,
+    _generate_bagging_indices,
+    _get_n_samples_bootstrap,
+    _safe_indexing,
+)
 from .classifier import MLPClassifier
 from .regressor import MLPRegressor
 from .search._fusion import Fusion, Planned, split_estimator, spread_request
 from .search._pretrained import plan_key, serving
-
-# isort: off
-# --- private scikit-learn names: to move into sknn_tune/_sklearn_compat.py ----------------------
-# How BaggingClassifier / BaggingRegressor draw each member's rows and features, and how many rows
-# they draw: the fused stacks must train exactly the fits scikit-learn's bagging makes.
-from sklearn.ensemble._bagging import MAX_INT, _generate_bagging_indices
-from sklearn.ensemble._bootstrap import _get_n_samples_bootstrap
-# -------------------------------------------------------------------------------------------------
-# isort: on
 
 __all__ = ["FusedBaggingClassifier", "FusedBaggingRegressor"]
 

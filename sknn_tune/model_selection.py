@@ -32,16 +32,9 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import indexable
 
+from ._sklearn_compat import _translate_train_sizes
 from .search._fusion import Fusion
 from .search._pretrained import serving
-
-# isort: off
-# --- private scikit-learn names: to move into sknn_tune/_sklearn_compat.py ----------------------
-# learning_curve turns ``train_sizes`` (fractions or counts) into the absolute sizes it trains on;
-# the fused stacks must train exactly those subsets, so they use the same function.
-from sklearn.model_selection._validation import _translate_train_sizes
-# -------------------------------------------------------------------------------------------------
-# isort: on
 
 __all__ = [
     "cross_val_predict",

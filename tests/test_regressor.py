@@ -118,7 +118,7 @@ def test_divergence(data):
     X, Y = data
     with pytest.raises(DivergenceError, match=r"MLPRegressor diverged at epoch \d+") as err:
         small(optimizer="sgd", lr=1e4, max_epochs=30).fit(X * 1000, Y * 1000)
-    assert "'lr': 10000.0" in str(err.value)
+    assert "lr=1e+04" in str(err.value)
     assert not np.isfinite(err.value.history["train_loss"].iloc[-1])
 
 

@@ -18,10 +18,10 @@ from .trainer import (
 
 __all__ = [
     "ACTIVATIONS",
+    "HISTORY_COLUMNS",
     "INITIALIZERS",
     "LOSSES",
     "OPTIMIZERS",
-    "HISTORY_COLUMNS",
     "SCHEDULES",
     "Architecture",
     "MemberConfig",

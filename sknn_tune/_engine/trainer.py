@@ -376,6 +376,10 @@ class StackedTrainer:
         if plan.has_zero_weight:
             has_rows &= (batch_weight.view(m, n_steps, batch).sum(2) > 0).cpu().numpy()
         active_steps = training[:, None] & has_rows
+        # Uploaded once per epoch (none of it when everyone trains every step): no host->device
+        # copy inside the epoch.
+        active_steps_t = (None if active_steps.all()
+                          else torch.as_tensor(active_steps, device=device))
         # Gather the epoch's rows once when they fit in memory: batches are then views.
         epoch_bytes = batch_rows.numel() * (X.shape[1] + Y.shape[1]) * X.element_size()
         if epoch_bytes <= EPOCH_GATHER_BYTES:
@@ -400,7 +404,9 @@ class StackedTrainer:
                 self.buffers, x, y,
                 None if plan.unit_weight and every_row_real else batch_weight[:, cols, None],
                 valid, plan.dropout, step_keys)
-            self.buffers = update(active_steps[:, s], new_buffers)
+            self.buffers = update(active_steps[:, s],
+                                  None if active_steps_t is None else active_steps_t[:, s, None],
+                                  new_buffers)
             loss_sum.add_(batch_loss)
         return loss_sum, batch_weight.sum(1)
 
@@ -718,8 +724,9 @@ class _EpochUpdate:
             lr_t = torch.as_tensor(lr, dtype=params.dtype, device=params.device)[:, None]
             self.decay = 1.0 - lr_t * penalties.l2
 
-    def __call__(self, active, new_buffers):
-        """Update the members marked in ``active`` (host bools); return the BatchNorm buffers."""
+    def __call__(self, active, active_t, new_buffers):
+        """Update the members marked in ``active`` (host bools; ``active_t`` the same as an
+        ``(M, 1)`` device column, None when all are); return the BatchNorm buffers."""
         trainer, grad, penalties = self.trainer, self.grad, self.penalties
         params = trainer.params
         if penalties.l2 is not None and self.decay is None:
@@ -732,7 +739,6 @@ class _EpochUpdate:
             if self.decay is not None:
                 params.mul_(self.decay)
         else:
-            active_t = torch.as_tensor(active, device=params.device)[:, None]
             trainer.steps.add_(active_t)
             if self.decay is not None:
                 params.mul_(torch.where(active_t, self.decay, 1.0))

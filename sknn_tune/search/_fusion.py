@@ -129,11 +129,13 @@ def _train_members(job, config, X, Y, indices):
     except torch.cuda.OutOfMemoryError:
         if len(indices) == 1:
             raise
-        torch.cuda.empty_cache()
-        half = math.ceil(len(indices) / 2)
-        first, first_epochs = _train_members(job, config, X, Y, indices[:half])
-        second, second_epochs = _train_members(job, config, X, Y, indices[half:])
-        return first + second, first_epochs + second_epochs
+    # Out of memory: the failed stack's tensors died with the except block (its traceback holds
+    # their frames while inside it); free the cache, then train the halves.
+    torch.cuda.empty_cache()
+    half = math.ceil(len(indices) / 2)
+    first, first_epochs = _train_members(job, config, X, Y, indices[:half])
+    second, second_epochs = _train_members(job, config, X, Y, indices[half:])
+    return first + second, first_epochs + second_epochs
 
 
 def _fit_members(job, config, X, Y, indices):

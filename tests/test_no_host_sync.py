@@ -1,0 +1,79 @@
+"""No host synchronisation inside an epoch: between an epoch's first step and its end, the engine
+never reads a device tensor on the host nor copies host data to the device.
+
+On a GPU each such call stalls the stream (and breaks CUDA-graph capture); on the CPU it is
+harmless, so this is where it is checked: the calls are instrumented and any of them inside an
+epoch fails the test. The stack holds what makes steps differ: early-stopped, diverged and
+short-fold members, dropout, noise, sample weights (some zero) and a validation monitor.
+"""
+
+import functools
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_classification
+
+from sknn_tune import FusedGridSearchCV, MLPClassifier
+from sknn_tune._engine import network, trainer
+
+HOST_READS = ("item", "cpu", "numpy", "tolist", "__bool__", "__int__", "__float__")
+HOST_WRITES = ("as_tensor", "tensor", "from_numpy")
+
+
+@pytest.fixture
+def epoch_probe(monkeypatch):
+    """``calls``: every host read / host->device copy made inside an epoch (with its name)."""
+    state = {"inside": False, "steps": 0}
+    calls = []
+
+    def guard(name, original):
+        @functools.wraps(original)
+        def wrapped(*args, **kwargs):
+            if state["inside"]:
+                calls.append(name)
+            return original(*args, **kwargs)
+        return wrapped
+
+    for name in HOST_READS:
+        monkeypatch.setattr(torch.Tensor, name, guard(name, getattr(torch.Tensor, name)))
+    for name in HOST_WRITES:
+        monkeypatch.setattr(torch, name, guard(name, getattr(torch, name)))
+
+    step_call = network.TrainStep.__call__
+
+    def step(self, *args, **kwargs):
+        state["inside"] = True  # from the epoch's first step on
+        state["steps"] += 1
+        return step_call(self, *args, **kwargs)
+
+    run_epoch = trainer.StackedTrainer._run_epoch
+
+    def epoch(self, *args, **kwargs):
+        try:
+            return run_epoch(self, *args, **kwargs)
+        finally:
+            state["inside"] = False
+
+    monkeypatch.setattr(network.TrainStep, "__call__", step)
+    monkeypatch.setattr(trainer.StackedTrainer, "_run_epoch", epoch)
+    return calls, state
+
+
+def test_no_host_sync_inside_an_epoch(epoch_probe):
+    calls, state = epoch_probe
+    X, y = make_classification(100, 6, n_informative=4, n_redundant=0, n_classes=3,
+                               random_state=0)
+    weight = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
+    weight[:10] = 0.0
+    est = MLPClassifier((8,), dropout=0.2, noise_std=0.1, early_stopping=True, patience=1,
+                        scoring="accuracy", optimizer="sgd", max_epochs=6, batch_size=16,
+                        random_state=0, device="cpu")
+    # lr 1e6 diverges at once, patience 1 stops before patience 4: members stop at different epochs
+    # (the epochs after see inactive members); 3 folds of 100 rows differ in length.
+    search = FusedGridSearchCV(est, {"lr": [0.05, 1e6], "patience": [1, 4]}, cv=3, refit=False)
+    with pytest.warns(UserWarning):  # the diverged candidate's scores
+        search.fit(X, y, sample_weight=weight)
+    assert state["steps"] > 0 and not state["inside"]
+    assert calls == []
+    assert len(set(search.cv_results_["mean_test_score"].round(9))) > 1

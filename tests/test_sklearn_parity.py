@@ -1,0 +1,81 @@
+"""Where a user of scikit-learn's MLP expects the same behaviour (issue: sklearn parity)."""
+
+import re
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification, make_regression
+from sklearn.neural_network import MLPClassifier as SklearnMLPClassifier
+
+from sknn_tune import MLPClassifier, MLPRegressor
+from sknn_tune._base import SKLEARN_NAMES
+from sknn_tune.exceptions import DivergenceError
+
+X, Y = make_classification(90, 5, n_informative=3, n_redundant=0, n_classes=3, random_state=0)
+
+
+def clf(**params):
+    return MLPClassifier(**{"hidden_layer_sizes": (8,), "max_epochs": 3, "random_state": 0,
+                            "device": "cpu", **params})
+
+
+@pytest.mark.parametrize("name", sorted(SKLEARN_NAMES))
+def test_sklearn_parameter_names_are_answered_with_ours(name):
+    assert name in SklearnMLPClassifier().get_params()  # really scikit-learn's name
+    hint = re.escape(f"{name} -> {SKLEARN_NAMES[name]}")
+    with pytest.raises(TypeError, match=hint):
+        MLPClassifier(**{name: 1})
+    with pytest.raises(TypeError, match=hint):
+        MLPRegressor().set_params(**{name: 1})
+
+
+def test_logistic_activation_names_sigmoid():
+    with pytest.raises(ValueError, match="activation='sigmoid'"):
+        clf(activation="logistic").fit(X, Y)
+
+
+def test_option_sets_in_errors_are_sorted():
+    with pytest.raises(ValueError) as err:
+        clf(optimizer="lbfgs").fit(X, Y)
+    options = str(err.value).split("{")[1].split("}")[0].replace("'", "").split(", ")
+    assert options == sorted(options) and "adam" in options
+
+
+@pytest.mark.parametrize("sizes", [(64.5,), (8, 2.0), (True,), ("8",)])
+def test_hidden_layer_sizes_must_be_integers(sizes):
+    with pytest.raises(ValueError, match="hidden_layer_sizes must be positive integers"):
+        clf(hidden_layer_sizes=sizes).fit(X, Y)
+
+
+def test_regressor_rejects_string_targets_as_sklearn_does():
+    X_reg, y = make_regression(40, 3, random_state=0)
+    strings = y.round(2).astype(str)
+    with pytest.raises(Exception):  # noqa: B017 - scikit-learn raises a numpy ufunc error
+        __import__("sklearn.neural_network").neural_network.MLPRegressor(max_iter=2).fit(
+            X_reg, strings)
+    with pytest.raises(ValueError, match="needs numeric targets"):
+        MLPRegressor(max_epochs=2).fit(X_reg, strings)
+
+
+def test_warm_fit_needs_every_class_partial_fit_does_not():
+    est = clf(warm_start=True).fit(X, Y)
+    two = Y != 2
+    with pytest.raises(ValueError, match="same classes as in the previous call"):
+        est.fit(X[two], Y[two])
+    reference = SklearnMLPClassifier((8,), max_iter=3, warm_start=True).fit(X, Y)
+    with pytest.raises(ValueError, match="same classes as in the previous call"):
+        reference.fit(X[two], Y[two])
+    clf().partial_fit(X, Y, classes=[0, 1, 2]).partial_fit(X[two], Y[two])
+
+
+def test_divergence_under_warm_start_keeps_the_previous_model():
+    est = clf(warm_start=True, optimizer="sgd", lr=1e-3).fit(X, Y)
+    proba, history = est.predict_proba(X), est.history_.copy()
+    est.set_params(lr=1e7)
+    with pytest.raises(DivergenceError):
+        est.fit(X * 1e3, Y)
+    np.testing.assert_array_equal(est.predict_proba(X), proba)
+    assert est.history_.equals(history) and est.n_iter_ == 3
+    # and it goes on training from there
+    est.set_params(lr=1e-3).fit(X, Y)
+    assert est.n_iter_ == 6
