@@ -236,18 +236,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Targets.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Per-sample weights: each sample's loss counts this much in its batch's weighted mean.
-        X_val, y_val : array-like, default=None
-            An explicit validation set, used instead of splitting off ``validation_fraction`` of
-            ``X``: its loss and score appear in ``history_`` and drive early stopping. In a
-            :class:`~sklearn.pipeline.Pipeline` it reaches the network as given, without the
-            earlier steps' transformation: transform it first.
-
+{fit_parameters}
         Returns
         -------
         self : object
@@ -312,20 +301,12 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
 
         The first step of :meth:`fit`, for callers that train many fits together (the fused
         searches): they plan each fit, train the plans' members as one stacked model, and each
-        fit then :meth:`adopt` s its member. Like ``fit``, it validates the parameters and sets
+        fit then adopts its member (:meth:`adopt`). Like ``fit``, it validates the parameters and sets
         the fitted attributes that describe the data (``n_features_in_``, ``classes_``, ...).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Targets.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Per-sample weights.
-        X_val, y_val : array-like, default=None
-            An explicit validation set, as for :meth:`fit`.
-
+{fit_parameters}
         Returns
         -------
         plan : FitPlan
@@ -605,6 +586,23 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         """
         check_is_fitted(self)
         return model_summary(self.model_.config.architecture, type(self).__name__)
+
+
+_FIT_PARAMETERS_DOC = """\
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights: each sample's loss counts this much in its batch's weighted mean.
+        X_val, y_val : array-like, default=None
+            An explicit validation set, used instead of splitting off ``validation_fraction`` of
+            ``X``: its loss and score appear in ``history_`` and drive early stopping. In a
+            :class:`~sklearn.pipeline.Pipeline` it reaches the network as given, without the
+            earlier steps' transformation: transform it first.
+"""
+for _method in (_BaseMLP.fit, _BaseMLP.plan_fit):
+    _method.__doc__ = _method.__doc__.replace("{fit_parameters}", _FIT_PARAMETERS_DOC)
 
 
 @functools.cache

@@ -17,6 +17,7 @@ the CUDA devices the worker sees (:func:`~sknn_tune._engine.device.available_dev
 
 import contextlib
 import math
+import os
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -259,7 +260,10 @@ class Fusion:
                   for size in [self._stack_size(group)] for i in range(0, len(group), size)]
         devices = engine_device.available_devices()
         if len(devices) > 1:
-            chunks = _split_for_devices(chunks, len(devices))
+            chunks = _split_stacks(chunks, len(devices), lambda chunk: chunk[0].spread is not None)
+        cpu_workers = self._cpu_threads()
+        if cpu_workers > 1:  # one stack per core, each on its own thread
+            chunks = _split_stacks(chunks, cpu_workers, lambda chunk: True)
         jobs, slot = [], 0
         for chunk in chunks:
             jobs.append(self._job(chunk, slot))
@@ -274,8 +278,12 @@ class Fusion:
         if dask_client(self.backend) is not None:  # see _dask: joblib hangs on lost workers
             results = train_on_dask(self.backend, train_stack, [job for job, _ in jobs])
         else:
-            results = Parallel(n_jobs=1 if n_jobs is None else n_jobs, backend=self.backend)(
-                delayed(train_stack)(job) for job, _ in jobs)
+            # Threads on the CPU: one torch thread each, or every op's thread pool competes with
+            # the other stacks' for the same cores (n_jobs=2 ran six times slower than 1).
+            with _torch_threads(1) if cpu_workers > 1 else contextlib.nullcontext():
+                results = Parallel(n_jobs=1 if n_jobs is None else n_jobs,
+                                   backend=self.backend)(
+                    delayed(train_stack)(job) for job, _ in jobs)
         # Register here: the workers may be threads, other processes or other machines.
         for chunk, (_, rows), (members, epochs) in zip(chunks, jobs, results):
             self.epochs_trained += epochs
@@ -347,6 +355,16 @@ class Fusion:
         workers = self.backend.effective_n_jobs(1 if n_jobs is None else n_jobs)
         return max(workers, len(engine_device.available_devices()), 1)
 
+    def _cpu_threads(self):
+        """Threads that train CPU stacks at once in this process: ``n_jobs`` of the threading
+        backend, at most one per core; 1 otherwise (processes, dask, GPUs: they place their own)."""
+        n_jobs = self.n_jobs if self.n_jobs is not None else self._context_n_jobs
+        if (not getattr(self.backend, "uses_threads", False) or engine_device.available_devices()
+                or dask_client(self.backend) is not None):
+            return 1
+        return max(1, min(self.backend.effective_n_jobs(1 if n_jobs is None else n_jobs),
+                          os.cpu_count() or 1))
+
     def _job(self, chunk, slot):
         """``(job, rows)``: the chunk's :class:`StackJob`, and each member's rows in its own
         training array (kept with the trained member for the next round)."""
@@ -386,19 +404,30 @@ def _group(planned):
     return planned.plan.config, planned.plan.monitor is not None, planned.spread
 
 
-def _split_for_devices(chunks, n_devices):
-    """Halve the largest stacks that may go to any GPU until there is one for each device:
-    members trained on several GPUs at once beat one larger stack on one."""
+def _split_stacks(chunks, n_workers, splittable):
+    """Halve the largest ``splittable`` stacks until there is one for each worker (a GPU, a CPU
+    thread): members trained on several workers at once beat one larger stack on one."""
     chunks = list(chunks)
     while True:
-        spreading = [i for i, chunk in enumerate(chunks) if chunk[0].spread is not None]
-        if not spreading or len(spreading) >= n_devices:
+        spreading = [i for i, chunk in enumerate(chunks) if splittable(chunk)]
+        if not spreading or len(spreading) >= n_workers:
             return chunks
         largest = max(spreading, key=lambda i: len(chunks[i]))
         if len(chunks[largest]) < 2:
             return chunks
         half = math.ceil(len(chunks[largest]) / 2)
         chunks[largest:largest + 1] = [chunks[largest][:half], chunks[largest][half:]]
+
+
+@contextlib.contextmanager
+def _torch_threads(n):
+    """torch's intra-op threads set to ``n`` within the context."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _shifted(data, offset):

@@ -1,0 +1,43 @@
+"""n_jobs on the CPU: stacks spread over threads, one torch thread each, the same results."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_classification
+
+from sknn_tune import FusedGridSearchCV, MLPClassifier
+from sknn_tune._engine import StackedTrainer
+from sknn_tune.search import _fusion
+
+
+@pytest.fixture
+def stacks(monkeypatch):
+    """``[(members, torch threads)]`` of every fused stack trained."""
+    log = []
+    original = StackedTrainer.fit
+
+    def fit(self, *args, **kwargs):
+        log.append((len(self.members), torch.get_num_threads()))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(StackedTrainer, "fit", fit)
+    monkeypatch.setattr(_fusion.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(_fusion.engine_device, "available_devices", lambda: [])
+    return log
+
+
+@pytest.mark.parametrize("n_jobs", [2, -1])
+def test_n_jobs_spreads_stacks_over_cpu_threads_with_one_torch_thread(stacks, n_jobs):
+    X, y = make_classification(120, 5, n_informative=3, n_redundant=0, random_state=0)
+    est = MLPClassifier((8,), max_epochs=3, batch_size=32, random_state=0, device="cpu")
+    grid = {"lr": [1e-3, 1e-2, 1e-1]}
+    before = torch.get_num_threads()
+    one = FusedGridSearchCV(est, grid, cv=3, n_jobs=1, refit=False).fit(X, y)
+    single = list(stacks)
+    stacks.clear()
+    many = FusedGridSearchCV(est, grid, cv=3, n_jobs=n_jobs, refit=False).fit(X, y)
+    assert [m for m, _ in single] == [9]
+    assert sorted(m for m, _ in stacks) == [4, 5] and {t for _, t in stacks} == {1}
+    assert torch.get_num_threads() == before
+    for key in ("mean_test_score", "split0_test_score", "rank_test_score"):
+        np.testing.assert_array_equal(many.cv_results_[key], one.cv_results_[key])
