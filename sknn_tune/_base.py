@@ -107,6 +107,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         "warm_start": ["boolean"],
         "random_state": ["random_state"],
         "device": [str, torch.device],
+        "dtype": [SortedStrOptions({"float32", "float64"}), None],
         "verbose": ["verbose"],
     }
 
@@ -143,6 +144,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         warm_start=False,
         random_state=None,
         device="auto",
+        dtype=None,
         verbose=0,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -174,6 +176,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         self.warm_start = warm_start
         self.random_state = random_state
         self.device = device
+        self.dtype = dtype
         self.verbose = verbose
 
     def set_params(self, **params):
@@ -380,7 +383,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
             device, dtype = self.model_.config.device, self.model_.config.dtype
         else:
             device = resolve_device(self.device)
-            dtype = compute_dtype(device, X.dtype.name)
+            dtype = compute_dtype(device, X.dtype.name, self.dtype)
         data = MemberData(rows, sample_weight[rows],
                           val_rows, None if val_rows is None else sample_weight[val_rows])
         plan = FitPlan(
@@ -735,6 +738,10 @@ SHARED_PARAMETERS_DOC = f"""\
     device : str or torch.device, default='auto'
         'auto' uses CUDA when available, else CPU; or 'cpu', 'cuda', 'cuda:N'. A fitted model
         pickles with CPU tensors and predicts on machines without a GPU.
+    dtype : {'float32', 'float64'} or None, default=None
+        The floating-point type the network trains and predicts in. None: the input's (float32
+        input trains in float32, anything else in float64, as scikit-learn's MLP) on the CPU,
+        float32 on a GPU. float32 roughly halves the CPU time of the matrix products.
     verbose : int, default=0
         Show a progress bar over epochs with the current losses.
 """

@@ -53,6 +53,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         warm_start=False,
         random_state=None,
         device="auto",
+        dtype=None,
         verbose=0,
     ):
         super().__init__(
@@ -63,7 +64,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             lr_step=lr_step, batch_size=batch_size, max_epochs=max_epochs,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             patience=patience, tol=tol, scoring=scoring, restore_best_weights=restore_best_weights,
-            warm_start=warm_start, random_state=random_state, device=device, verbose=verbose)
+            warm_start=warm_start, random_state=random_state, device=device, dtype=dtype,
+            verbose=verbose)
         self.class_weight = class_weight
 
     def _engine_loss(self):

@@ -50,6 +50,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         warm_start=False,
         random_state=None,
         device="auto",
+        dtype=None,
         verbose=0,
     ):
         super().__init__(
@@ -60,7 +61,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             lr_step=lr_step, batch_size=batch_size, max_epochs=max_epochs,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             patience=patience, tol=tol, scoring=scoring, restore_best_weights=restore_best_weights,
-            warm_start=warm_start, random_state=random_state, device=device, verbose=verbose)
+            warm_start=warm_start, random_state=random_state, device=device, dtype=dtype,
+            verbose=verbose)
 
     def _engine_loss(self):
         return _LOSSES[self.loss]

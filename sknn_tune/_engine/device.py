@@ -33,8 +33,11 @@ def resolve_device(device):
     return resolved
 
 
-def compute_dtype(device, input_dtype):
-    """float32 on accelerators; on CPU the input's float dtype, as scikit-learn's MLP does."""
+def compute_dtype(device, input_dtype, requested=None):
+    """``requested`` ('float32' / 'float64') when given; else float32 on accelerators and, on
+    CPU, the input's float dtype, as scikit-learn's MLP does."""
+    if requested is not None:
+        return getattr(torch, requested)
     if device.type != "cpu":
         return torch.float32
     return torch.float32 if input_dtype == "float32" else torch.float64

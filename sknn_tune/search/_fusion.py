@@ -109,7 +109,10 @@ def train_stack(job):
     device = _stack_device(job)
     config = job.config
     if device != config.device:
-        config = replace(config, device=device, dtype=compute_dtype(device, job.X[0].dtype.name))
+        # Another kind of device: its default dtype (another GPU keeps the planned one).
+        dtype = (config.dtype if device.type == config.device.type
+                 else compute_dtype(device, job.X[0].dtype.name))
+        config = replace(config, device=device, dtype=dtype)
     # The thread's current CUDA device too: anything not placed explicitly lands there.
     with torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext():
         X = torch.cat([_as_tensor(x, config.dtype, device) for x in job.X])
