@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import get_scorer, get_scorer_names
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
@@ -39,6 +40,7 @@ from ._summary import model_summary
 from .exceptions import DivergenceError
 
 AUTO_BATCH_SIZE = 200
+_NEVER = 2**62  # the engine's patience for patience=None: every epoch of max_epochs trains
 # Hyperparameters named in a divergence error (with those the optimizer reads): the usual causes.
 _DIVERGENCE_PARAMS = ("optimizer", "lr", "lr_schedule", "batch_size", "activation", "init",
                       "batch_norm", "loss")
@@ -100,7 +102,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "patience": [Interval(Integral, 1, None, closed="left")],
+        "patience": [Interval(Integral, 1, None, closed="left"), None],
         "tol": [Interval(Real, 0, None, closed="left")],
         "scoring": [SortedStrOptions(set(get_scorer_names())), callable, None],
         "restore_best_weights": ["boolean"],
@@ -264,11 +266,13 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         except Exception:
             self._restore_fitted(before)
             raise
+        epochs_before = 0
         if continuing:
             # A copy: a fit that diverges leaves the previous model as it was.
             trainer = self.model_.select([0])
             trainer.members = [replace(plan.member, seed=int(trainer.seeds[0]))]
             trainer.reset_stopping()
+            epochs_before = int(trainer.epochs_done[0])
         else:
             trained = provided_trainer(plan)
             if trained is not None:
@@ -285,7 +289,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
                         monitor=None if monitor is None else
                         lambda trainer, members: [monitor(trainer, i) for i in members])
         try:
-            return self.adopt(plan, trainer)
+            return self._adopt(trainer, epochs_before, incremental)
         except DivergenceError:
             self._restore_fitted(before)  # never holding the diverged weights
             raise
@@ -345,8 +349,11 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         if trainer.config.architecture != plan.config.architecture or len(trainer.members) != 1:
             raise ValueError("adopt takes the single trained member of this plan's network; got "
                              f"{len(trainer.members)} member(s) of {trainer.config.architecture}.")
+        return self._adopt(trainer)
+
+    def _adopt(self, trainer, epochs_before=0, incremental=False):
         self.model_ = trainer
-        self._finish_fit()
+        self._finish_fit(epochs_before, incremental)
         return self
 
     def _plan(self, X, y, sample_weight, X_val=None, y_val=None, incremental=False,
@@ -430,7 +437,8 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
             l1=self.l1, dropout=self.dropout, noise_std=self.noise_std, init=self.init,
             lr_schedule=self.lr_schedule, lr_decay=self.lr_decay, lr_step=self.lr_step,
             max_epochs=self.max_epochs, early_stopping=self.early_stopping and not incremental,
-            patience=self.patience, tol=self.tol, restore_best_weights=self.restore_best_weights)
+            patience=_NEVER if self.patience is None else self.patience, tol=self.tol,
+            restore_best_weights=self.restore_best_weights)
 
     def _scoring_monitor(self, plan):
         """``monitor(trainer, member)``: the ``scoring`` scorer on ``plan``'s validation rows,
@@ -457,11 +465,12 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
 
         return monitor
 
-    def _finish_fit(self):
-        """Set the fitted attributes from ``model_``; raise if training diverged."""
+    def _finish_fit(self, epochs_before=0, incremental=False):
+        """Set the fitted attributes from ``model_``; raise if training diverged, warn if a
+        ``fit`` ran out of epochs before it converged (as scikit-learn's MLP)."""
         trainer = self.model_
         self.history_ = pd.DataFrame(trainer.history(0))
-        self.n_iter_ = int(trainer.epochs_done[0])
+        self.n_iter_ = int(trainer.epochs_done[0]) - epochs_before  # this call's, as sklearn's
         self.best_epoch_ = int(trainer.final_epoch()[0])
         if trainer.diverged[0]:
             names = [*_DIVERGENCE_PARAMS, *OPTIMIZERS[self.optimizer].hyper_names]
@@ -475,6 +484,12 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
             warnings.warn(
                 f"Training interrupted at epoch {self.n_iter_}; keeping the model trained so far "
                 f"(weights of epoch {self.best_epoch_}).", RuntimeWarning, stacklevel=3)
+        elif (not incremental and self.patience is not None and not trainer.stopped[0]
+              and self.n_iter_ >= self.max_epochs):
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum epochs ({self.max_epochs}) reached and the "
+                "optimization hasn't converged yet. Raise max_epochs, or set patience=None to "
+                "train a fixed number of epochs.", ConvergenceWarning, stacklevel=3)
 
     # ------------------------------------------------------------------------------------------
     # prediction
@@ -705,18 +720,23 @@ SHARED_PARAMETERS_DOC = f"""\
     batch_size : int or 'auto', default='auto'
         Mini-batch size; 'auto' is ``min(200, n_samples)``.
     max_epochs : int, default=200
-        Number of passes over the training data (fewer if early stopping ends training).
+        Most passes over the training data (fewer once training converges or early stopping
+        ends it; see ``patience``).
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data (stratified for classifiers) and stop
         when the validation loss (or the ``scoring`` score) has not improved by ``tol`` for
         ``patience`` epochs.
     validation_fraction : float in (0, 1), default=0.1
         Share of the training data held out when ``early_stopping`` is on.
-    patience : int >= 1, default=10
-        Epochs without improvement before early stopping ends training.
+    patience : int >= 1 or None, default=10
+        Epochs without an improvement by ``tol`` before training ends: of the validation value
+        with ``early_stopping``; of the training loss without a validation set (convergence, as
+        scikit-learn's ``n_iter_no_change``; a fit that reaches ``max_epochs`` first warns with a
+        :class:`~sklearn.exceptions.ConvergenceWarning`). None trains every one of
+        ``max_epochs`` (keeping the best validation epoch's weights with ``early_stopping``).
     tol : float >= 0, default=1e-4
-        Least decrease of the validation loss (increase of the ``scoring`` score) that counts as
-        an improvement.
+        Least decrease of the watched loss (increase of the ``scoring`` score) that resets
+        ``patience``; any improvement makes a new best epoch.
     scoring : str, callable or None, default=None
         What picks the best epoch on the validation set (for early stopping and
         ``restore_best_weights``): None is the validation loss; a string names a scikit-learn
@@ -760,7 +780,8 @@ SHARED_ATTRIBUTES_DOC = """\
         (regressor). Validation columns are NaN without a validation set (``early_stopping`` or
         ``X_val``) and in an epoch that diverged.
     n_iter_ : int
-        Number of epochs trained.
+        Number of epochs the last ``fit`` (or ``partial_fit``) call trained, as in scikit-learn;
+        ``history_`` holds every epoch.
     best_epoch_ : int
         Epoch whose weights the model predicts with (the best validation epoch when early stopping
         restores weights, else the last one).

@@ -182,6 +182,8 @@ class MemberProgress(_MemberRows):
     plateau_factor: np.ndarray  # float: the reduce-on-plateau lr multiplier
     plateau_best: np.ndarray  # float: the best watched value for the plateau schedule
     plateau_wait: np.ndarray  # int64: epochs since plateau_best improved
+    loss_best: np.ndarray  # float: the best training loss (convergence without validation)
+    loss_wait: np.ndarray  # int64: epochs since it last improved by tol
 
     @classmethod
     def fresh(cls, m):
@@ -191,7 +193,8 @@ class MemberProgress(_MemberRows):
             diverged=np.zeros(m, dtype=bool), first_loss=np.full(m, np.nan),
             best_value=np.full(m, np.inf), best_epoch=np.zeros(m, dtype=np.int64),
             wait=np.zeros(m, dtype=np.int64), plateau_factor=np.ones(m),
-            plateau_best=np.full(m, np.inf), plateau_wait=np.zeros(m, dtype=np.int64))
+            plateau_best=np.full(m, np.inf), plateau_wait=np.zeros(m, dtype=np.int64),
+            loss_best=np.full(m, np.inf), loss_wait=np.zeros(m, dtype=np.int64))
 
     @staticmethod
     def _take(value, indices):
@@ -459,8 +462,10 @@ class StackedTrainer:
         ok = training & ~newly_diverged
         val_loss, val_score = self._validate(plan, ok)
         has_val = ~np.isnan(val_loss)
-        # What decides the best epoch: the monitored score (higher is better) or the val loss.
-        self._track_best(ok, has_val, val_loss if plan.monitor is None else -val_score)
+        # What decides the best epoch: the monitored score (higher is better) or the val loss;
+        # without validation rows the training loss (convergence, as scikit-learn's MLP).
+        watched = val_loss if plan.monitor is None else -val_score
+        self._track_best(ok, has_val, watched, train_loss)
         # Reduce-on-plateau watches validation loss when there is one, else training loss.
         self._track_plateau(ok, np.where(has_val, val_loss, train_loss))
         self._log_epoch(training, newly_diverged, train_loss, val_loss, val_score, lr_now,
@@ -494,24 +499,39 @@ class StackedTrainer:
             val_score[scored] = np.asarray(plan.monitor(self, scored), dtype=np.float64)
         return val_loss, val_score
 
-    def _track_best(self, ok, has_val, watched):
-        """Best epoch and early stopping of the members in ``ok``; lower ``watched`` is better.
+    def _track_best(self, ok, has_val, watched, train_loss):
+        """Best epoch, early stopping and convergence of the members in ``ok``.
 
-        Only epochs with a validation value (``has_val``) can improve or count towards patience.
+        As in scikit-learn's MLP, any improvement of the validation value ``watched`` (lower is
+        better; where there is one, ``has_val``) makes a new best epoch, while ``tol`` decides
+        only patience: ``wait`` counts the epochs since the last improvement by more than
+        ``tol``, and early stopping ends training after ``patience`` of them. A member without
+        validation rows converges instead: it stops after ``patience`` epochs in which its
+        training loss did not improve by ``tol``.
         """
         tol = self._host("tol").astype(float)
+        patience = self._host("patience")
         validated = ok & has_val
-        improved = validated & (watched < self.best_value - tol)
-        self.best_value[improved] = watched[improved]
-        self.best_epoch[improved] = self.epochs_done[improved]
-        self.wait[improved] = 0
-        self.wait[validated & ~improved] += 1
-        if improved.any():
-            mask = torch.as_tensor(improved, device=self.config.device)[:, None]
+        better = validated & (watched < self.best_value)
+        by_tol = validated & (watched < self.best_value - tol)
+        self.best_value[better] = watched[better]
+        self.best_epoch[better] = self.epochs_done[better]
+        self.wait[by_tol] = 0
+        self.wait[validated & ~by_tol] += 1
+        if better.any():
+            mask = torch.as_tensor(better, device=self.config.device)[:, None]
             self.best_params = torch.where(mask, self.params, self.best_params)
             self.best_buffers = torch.where(mask, self.buffers, self.best_buffers)
         early = self._host("early_stopping").astype(bool)
-        self.stopped |= ok & early & (self.wait >= self._host("patience"))
+        self.stopped |= validated & early & (self.wait >= patience)
+
+        unvalidated = ok & ~has_val
+        improved = unvalidated & (train_loss < self.loss_best - tol)
+        self.loss_wait[improved] = 0
+        self.loss_wait[unvalidated & ~improved] += 1
+        self.loss_best = np.where(unvalidated, np.minimum(self.loss_best, train_loss),
+                                  self.loss_best)
+        self.stopped |= unvalidated & (self.loss_wait >= patience)
 
     def _track_plateau(self, ok, watched):
         """The reduce-on-plateau factor of the members in ``ok``; lower ``watched`` is better."""
@@ -538,6 +558,7 @@ class StackedTrainer:
         """Let early-stopped members train again (``warm_start``)."""
         self.stopped[:] = False
         self.wait[:] = 0
+        self.loss_wait[:] = 0
 
     # ----------------------------------------------------------------------------------------
     # results
@@ -639,6 +660,9 @@ class StackedTrainer:
         known = {"config", "members", "log", "interrupted",
                  *(f.name for f in fields(MemberTensors)), *(f.name for f in fields(MemberProgress))}
         vars(self).update({k: v for k, v in state.items() if k not in known})
+        m = len(state["members"])  # states saved before convergence was tracked lack these
+        state = {"loss_best": np.full(m, np.inf), "loss_wait": np.zeros(m, dtype=np.int64),
+                 **state}
         progress = MemberProgress.from_dict(state)
         self._assign(state["config"], list(state["members"]), MemberTensors.from_dict(state),
                      progress, _with_divergence_column(state["log"], progress.diverged),
