@@ -384,7 +384,14 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
             X, Y = np.concatenate([X, X_val.astype(X.dtype)]), np.concatenate([Y, Y_val])
             sample_weight = np.concatenate([sample_weight, np.ones(X_val.shape[0])])
         elif self.early_stopping and not incremental:
-            rows, val_rows = self._validation_split(n, codes, rs)
+            # Stratified by the labels themselves, so that errors name them.
+            labels = None if codes is None else self.classes_[codes]
+            rows, val_rows = self._validation_split(n, labels, rs)
+        if self.scoring is not None and val_rows is None and not incremental:
+            warnings.warn(
+                f"scoring={self.scoring!r} scores a validation set, and this fit has none: it is "
+                "ignored. Set early_stopping=True or pass X_val and y_val.", UserWarning,
+                stacklevel=4)
 
         if continuing:
             device, dtype = self.model_.config.device, self.model_.config.dtype
@@ -401,13 +408,14 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         return plan
 
     def _validation_split(self, n, stratify, rs):
-        if stratify is not None and np.unique(stratify, return_counts=True)[1].min() < 2:
-            stratify = None  # a class with one sample cannot be stratified
         n_val = int(np.ceil(self.validation_fraction * n))
-        if n_val < 1 or n - n_val < 1:
+        if n_val < 2 or n - n_val < 1:  # scikit-learn's MLP: fewer than 2 cannot be scored
             raise ValueError(
-                f"early_stopping needs at least one training and one validation sample; got "
-                f"n_samples={n} with validation_fraction={self.validation_fraction}.")
+                "The validation set is too small. Increase 'validation_fraction' or the size of "
+                f"your dataset (n_samples={n}, validation_fraction={self.validation_fraction}).")
+        # Stratified for classifiers, as scikit-learn's MLP: a class with a single sample raises
+        # scikit-learn's error; fewer validation rows than classes split without strata, as
+        # scikit-learn's MLP fits then too.
         if stratify is not None and n_val < len(np.unique(stratify)):
             stratify = None
         train, val = train_test_split(np.arange(n), test_size=self.validation_fraction,

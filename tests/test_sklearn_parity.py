@@ -79,3 +79,24 @@ def test_divergence_under_warm_start_keeps_the_previous_model():
     # and it goes on training from there
     est.set_params(lr=1e-3).fit(X, Y)
     assert est.n_iter_ == 3 and len(est.history_) == 6
+
+
+def test_early_stopping_split_fails_as_sklearns():
+    # Binary labels, one sample of a class: the stratified split raises scikit-learn's error.
+    binary = X, np.r_[1, np.zeros(len(X) - 1, dtype=int)]
+    for est in (clf(early_stopping=True), SklearnMLPClassifier(early_stopping=True)):
+        with pytest.raises(ValueError, match=r"least populated class.*only 1 member"):
+            est.fit(*binary)
+    # A validation set of one sample cannot be scored.
+    for est in (clf(early_stopping=True), SklearnMLPClassifier(early_stopping=True)):
+        with pytest.raises(ValueError, match="The validation set is too small"):
+            est.fit(X[:10], Y[:10])
+    # Fewer validation rows than classes: both fit (ours without strata).
+    clf(early_stopping=True, validation_fraction=0.1).fit(X[:12], Y[:12])
+    SklearnMLPClassifier(early_stopping=True, validation_fraction=0.1, max_iter=2).fit(
+        X[:12], Y[:12])
+
+
+def test_scoring_without_a_validation_set_warns():
+    with pytest.warns(UserWarning, match="scoring='accuracy' scores a validation set"):
+        clf(scoring="accuracy").fit(X, Y)
