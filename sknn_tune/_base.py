@@ -99,6 +99,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         "lr_decay": [Interval(Real, 0, None, closed="neither")],
         "lr_step": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -136,6 +137,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         lr_decay=0.1,
         lr_step=10,
         batch_size="auto",
+        shuffle=True,
         max_epochs=200,
         early_stopping=False,
         validation_fraction=0.1,
@@ -168,6 +170,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         self.lr_decay = lr_decay
         self.lr_step = lr_step
         self.batch_size = batch_size
+        self.shuffle = shuffle
         self.max_epochs = max_epochs
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
@@ -446,7 +449,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
             lr_schedule=self.lr_schedule, lr_decay=self.lr_decay, lr_step=self.lr_step,
             max_epochs=self.max_epochs, early_stopping=self.early_stopping and not incremental,
             patience=_NEVER if self.patience is None else self.patience, tol=self.tol,
-            restore_best_weights=self.restore_best_weights)
+            restore_best_weights=self.restore_best_weights, shuffle=bool(self.shuffle))
 
     def _scoring_monitor(self, plan):
         """``monitor(trainer, member)``: the ``scoring`` scorer on ``plan``'s validation rows,
@@ -727,6 +730,9 @@ SHARED_PARAMETERS_DOC = f"""\
         Epochs between steps of 'step'; epochs without improvement before 'plateau' cuts.
     batch_size : int or 'auto', default='auto'
         Mini-batch size; 'auto' is ``min(200, n_samples)``.
+    shuffle : bool, default=True
+        Draw a new order of the training rows each epoch (from ``random_state``); False takes
+        the batches in the rows' own order, as scikit-learn's MLP with ``shuffle=False``.
     max_epochs : int, default=200
         Most passes over the training data (fewer once training converges or early stopping
         ends it; see ``patience``).

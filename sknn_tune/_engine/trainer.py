@@ -69,6 +69,7 @@ class MemberConfig:
     patience: int = 10
     tol: float = 1e-4
     restore_best_weights: bool = True
+    shuffle: bool = True  # a new order of the rows each epoch; False: the rows' own order
 
 
 @dataclass
@@ -229,6 +230,7 @@ class _EpochPlan(NamedTuple):
     penalties: "_Penalties"
     validation: tuple | None  # (x, y, weights) per member, or None without validation rows
     monitor: object  # the ``monitor`` callable of ``fit``, or None
+    in_order: torch.Tensor | None  # (M, 1) members that keep their rows' order, None: none
 
 
 _STRUCTURED_ATTRIBUTES = ("config", "members", "tensors", "progress", "log", "interrupted")
@@ -351,7 +353,9 @@ class StackedTrainer:
             dropout=hyper["dropout"][:, :, None] if used["dropout"] else None,
             noise=hyper["noise_std"][:, :, None] if used["noise_std"] else None,
             grad=grad, step=TrainStep(cfg.architecture, self.params, grad), penalties=penalties,
-            validation=self._validation_set(X, Y, data), monitor=monitor)
+            validation=self._validation_set(X, Y, data), monitor=monitor,
+            in_order=None if all(c.shuffle for c in self.members) else torch.as_tensor(
+                [not c.shuffle for c in self.members], device=cfg.device)[:, None])
 
     def _run_epoch(self, plan, training, update):
         """One epoch of every member marked in ``training``; ``(loss_sum, weight_sum)`` ``(M,)``."""
@@ -364,6 +368,8 @@ class StackedTrainer:
         keys = rng.random_bits(rng.member_keys(self.seeds, rng.PERMUTATION, epoch), n_max)
         position = torch.arange(n_max, device=device)
         n_train_t = torch.as_tensor(n_train, device=device)[:, None]
+        if plan.in_order is not None:  # shuffle=False: batches in the rows' own order
+            keys = torch.where(plan.in_order, position, keys)
         keys = torch.where(position < n_train_t, keys, 2**32 + position)
         order = torch.argsort(keys, dim=1, stable=True)
         n_steps = math.ceil(int(n_train[training].max()) / batch)

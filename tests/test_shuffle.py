@@ -1,0 +1,39 @@
+"""shuffle=False: the batches are the rows in their own order, every epoch."""
+
+import numpy as np
+from sklearn.datasets import make_regression
+from sklearn.model_selection import GridSearchCV
+
+from sknn_tune import FusedGridSearchCV, MLPRegressor
+
+X, y = make_regression(96, 4, noise=1.0, random_state=0)
+y = y / y.std()
+
+
+def reg(**params):
+    return MLPRegressor(**{"hidden_layer_sizes": (8,), "max_epochs": 3, "batch_size": 16,
+                           "optimizer": "sgd", "lr": 1e-2, "random_state": 0, "device": "cpu",
+                           "patience": None, **params})
+
+
+def test_in_order_batches_depend_on_batches_not_on_the_order_within_them():
+    within = np.concatenate([np.arange(i, i + 16)[::-1] for i in range(0, 96, 16)])
+    across = np.concatenate([np.arange(i, i + 16) for i in range(80, -1, -16)])
+    base = reg(shuffle=False).fit(X, y).predict(X)
+    # The mean loss of a batch does not depend on its rows' order; SGD does on the batches'.
+    np.testing.assert_allclose(reg(shuffle=False).fit(X[within], y[within]).predict(X), base,
+                               rtol=0, atol=1e-12)
+    assert np.abs(reg(shuffle=False).fit(X[across], y[across]).predict(X) - base).max() > 1e-6
+    # Shuffled, the same data trains another way; unshuffled, every seed orders alike.
+    assert np.abs(reg().fit(X, y).predict(X) - base).max() > 1e-6
+    assert np.abs(reg().fit(X[across], y[across]).predict(X)
+                  - reg().fit(X, y).predict(X)).max() > 1e-6
+
+
+def test_fused_members_with_and_without_shuffle_equal_sequential():
+    grid = {"shuffle": [True, False], "lr": [1e-2, 3e-2]}
+    fused = FusedGridSearchCV(reg(), grid, cv=3).fit(X, y)
+    ref = GridSearchCV(reg(), grid, cv=3).fit(X, y)
+    for key in ("mean_test_score", "split0_test_score", "split2_test_score"):
+        np.testing.assert_array_equal(fused.cv_results_[key], ref.cv_results_[key])
+    assert len(set(fused.cv_results_["mean_test_score"])) == 4
