@@ -1,7 +1,11 @@
 import os
+import sys
+from dataclasses import dataclass
 
 import pytest
 import torch
+
+from sknn_tune._engine.trainer import StackedTrainer
 
 # Two pytest-xdist workers on two cores: one torch thread each, or the OpenMP pools of the two
 # processes fight over the cores and tiny ops take milliseconds instead of microseconds.
@@ -28,3 +32,40 @@ def pytest_configure(config):
 def test_device():
     """The device of this run (``--device``), as a torch.device."""
     return torch.device(os.environ["SKNN_TUNE_DEVICE"])
+
+
+# ----------------------------------------------------------------------------------------------
+# counting training (test_search.py and test_optuna.py keep richer logs of their own)
+
+FUSION_MODULE = "sknn_tune.search._fusion"
+ESTIMATOR_MODULE = "sknn_tune._base"
+
+
+@dataclass
+class Training:
+    fused: bool  # from the fused stacks; else an estimator's own fit
+    members: int
+
+
+class TrainingLog(list):
+    def fused(self):
+        return sum(t.members for t in self if t.fused)
+
+    def plain(self):
+        return sum(t.members for t in self if not t.fused)
+
+
+@pytest.fixture
+def trained(monkeypatch):
+    """Every ``StackedTrainer.fit`` call, with who called it and how many members it trained."""
+    log = TrainingLog()
+    original = StackedTrainer.fit
+
+    def fit(self, *args, **kwargs):
+        caller = sys._getframe(1).f_globals["__name__"]
+        assert caller in (FUSION_MODULE, ESTIMATOR_MODULE), caller
+        log.append(Training(caller == FUSION_MODULE, len(self.members)))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(StackedTrainer, "fit", fit)
+    return log

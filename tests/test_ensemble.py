@@ -2,9 +2,6 @@
 the same predictions, and every member trained once, in the fused stacks.
 """
 
-import sys
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 import sklearn
@@ -16,12 +13,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 from sknn_tune import MLPClassifier, MLPRegressor
-from sknn_tune._engine.trainer import StackedTrainer
 from sknn_tune.ensemble import FusedBaggingClassifier, FusedBaggingRegressor
 
 ATOL = 1e-6
-FUSION_MODULE = "sknn_tune.search._fusion"
-ESTIMATOR_MODULE = "sknn_tune._base"
 
 _X_CLF, _Y_CLF = make_classification(150, 6, n_informative=4, n_redundant=0, n_classes=3,
                                      random_state=0)
@@ -40,34 +34,6 @@ def reg(**params):
     return MLPRegressor(**{**BASE, **params})
 
 
-@dataclass
-class Training:
-    fused: bool
-    members: int
-
-
-class TrainingLog(list):
-    def fused(self):
-        return sum(t.members for t in self if t.fused)
-
-    def plain(self):
-        return sum(t.members for t in self if not t.fused)
-
-
-@pytest.fixture
-def trained(monkeypatch):
-    """Every ``StackedTrainer.fit`` call, with who called it and how many members it trained."""
-    log = TrainingLog()
-    original = StackedTrainer.fit
-
-    def fit(self, *args, **kwargs):
-        caller = sys._getframe(1).f_globals["__name__"]
-        assert caller in (FUSION_MODULE, ESTIMATOR_MODULE), caller
-        log.append(Training(caller == FUSION_MODULE, len(self.members)))
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(StackedTrainer, "fit", fit)
-    return log
 
 
 def fit_both(fused_class, sklearn_class, X, y, fit_kwargs=None, **params):

@@ -6,9 +6,6 @@ the results must agree to 1e-6 (timings excepted). Training is counted by wrappi
 that follows only adopts them.
 """
 
-import sys
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 import sklearn
@@ -21,11 +18,8 @@ from sklearn.preprocessing import StandardScaler
 
 from sknn_tune import MLPClassifier, MLPRegressor
 from sknn_tune import model_selection as ms
-from sknn_tune._engine.trainer import StackedTrainer
 
 ATOL = 1e-6
-FUSION_MODULE = "sknn_tune.search._fusion"
-ESTIMATOR_MODULE = "sknn_tune._base"
 TIMES = ("fit_time", "score_time")
 
 # ----------------------------------------------------------------------------------------------
@@ -69,34 +63,6 @@ def case(name):
 # counting training
 
 
-@dataclass
-class Training:
-    fused: bool  # from the fused stacks; else an estimator's own fit
-    members: int
-
-
-class TrainingLog(list):
-    def fused(self):
-        return sum(t.members for t in self if t.fused)
-
-    def plain(self):
-        return sum(t.members for t in self if not t.fused)
-
-
-@pytest.fixture
-def trained(monkeypatch):
-    """Every ``StackedTrainer.fit`` call, with who called it and how many members it trained."""
-    log = TrainingLog()
-    original = StackedTrainer.fit
-
-    def fit(self, *args, **kwargs):
-        caller = sys._getframe(1).f_globals["__name__"]
-        assert caller in (FUSION_MODULE, ESTIMATOR_MODULE), caller
-        log.append(Training(caller == FUSION_MODULE, len(self.members)))
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(StackedTrainer, "fit", fit)
-    return log
 
 
 # ----------------------------------------------------------------------------------------------
