@@ -37,7 +37,7 @@ from .._engine.device import compute_dtype, resolve_device
 from .._fit_protocol import FitPlan
 from .._sklearn_compat import _check_method_params, _safe_split
 from ._dask import dask_client, train_on_dask
-from ._pretrained import fit_key, plan_key
+from ._pretrained import array_digest, fit_key, plan_key
 
 CPU_MEMORY_BUDGET = 2 * 2**30
 GPU_MEMORY_SHARE = 0.5
@@ -324,16 +324,18 @@ class Fusion:
             plan = mlp.plan_fit(X_train, y_train, sample_weight)
         except Exception:
             return None
+        data_digest = array_digest(plan.X, plan.Y)  # both keys: the data hashed once
         resume_key = None
         # A schedule over max_epochs gives a longer run other lrs: no prefix of it to continue.
         if self.continues and not SCHEDULES[mlp.lr_schedule].uses_max_epochs:
             resume_params = {k: v for k, v in plan.params.items()
                              if k not in (RESOURCE_PARAMETER, "verbose")}
             resume_key = fit_key(resume_params, plan.X, plan.Y, replace(
-                plan.data, train_rows=None, val_rows=None, val_weight=None))
+                plan.data, train_rows=None, val_rows=None, val_weight=None), data_digest)
             if mlp.random_state is not None:  # else any seed and split will do
                 resume_key += str((plan.data.train_rows.tobytes(), plan.member.seed))
-        return Planned(plan_key(plan), plan, block, resume_key, spread_request(mlp.device))
+        return Planned(plan_key(plan, data_digest), plan, block, resume_key,
+                       spread_request(mlp.device))
 
     def _stack_size(self, group):
         if self.max_members is not None:

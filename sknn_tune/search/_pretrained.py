@@ -13,19 +13,10 @@ import numpy as np
 from .._fit_protocol import providing
 
 
-def fit_key(params, X, Y, data):
-    """A digest of an estimator's parameters and its validated arrays: the bytes of ``X`` and
-    ``Y`` and of the rows and weights of ``data`` (a :class:`~sknn_tune._engine.MemberData`).
-
-    Equal keys mean equal fits: the same parameters trained on the same numbers in the same
-    places (blake2b runs at GB/s: one pass over the data).
-    """
+def array_digest(*arrays):
+    """blake2b of the arrays' shapes, dtypes and bytes (None counts as a value): one pass over
+    the data, at GB/s."""
     digest = hashlib.blake2b(digest_size=20)
-    # A RandomState's repr holds its address, which differs between clones: use its state.
-    params = {name: _state_digest(value) if isinstance(value, np.random.RandomState) else value
-              for name, value in params.items()}
-    digest.update(repr(sorted(params.items())).encode())
-    arrays = (X, Y, data.train_rows, data.train_weight, data.val_rows, data.val_weight)
     for array in arrays:
         if array is None:
             digest.update(b"None")
@@ -33,12 +24,31 @@ def fit_key(params, X, Y, data):
         array = np.ascontiguousarray(array)
         digest.update(f"{array.shape}{array.dtype}".encode())
         digest.update(memoryview(array).cast("B"))
+    return digest.digest()
+
+
+def fit_key(params, X, Y, data, data_digest=None):
+    """A digest of an estimator's parameters and its validated arrays: the bytes of ``X`` and
+    ``Y`` and of the rows and weights of ``data`` (a :class:`~sknn_tune._engine.MemberData`).
+
+    Equal keys mean equal fits: the same parameters trained on the same numbers in the same
+    places. ``data_digest``, when given, is ``array_digest(X, Y)`` computed already (a plan's
+    several keys hash its data once).
+    """
+    digest = hashlib.blake2b(digest_size=20)
+    # A RandomState's repr holds its address, which differs between clones: use its state.
+    params = {name: _state_digest(value) if isinstance(value, np.random.RandomState) else value
+              for name, value in params.items()}
+    digest.update(repr(sorted(params.items())).encode())
+    digest.update(array_digest(X, Y) if data_digest is None else data_digest)
+    digest.update(array_digest(data.train_rows, data.train_weight, data.val_rows,
+                               data.val_weight))
     return digest.hexdigest()
 
 
-def plan_key(plan):
+def plan_key(plan, data_digest=None):
     """The :func:`fit_key` of a :class:`~sknn_tune._fit_protocol.FitPlan`."""
-    return fit_key(plan.params, plan.X, plan.Y, plan.data)
+    return fit_key(plan.params, plan.X, plan.Y, plan.data, data_digest)
 
 
 def _state_digest(random_state):
