@@ -213,7 +213,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
     @abstractmethod
     def _encode_targets(self, y, reset, classes=None):
         """Validate ``y`` and return ``(Y, codes)``: the float target matrix ``(n, k)`` for the
-        engine and the class codes (None for regression). ``reset`` learns the encoding
+        engine and the class codes (None for regression and multilabel). ``reset`` learns the encoding
         (``classes_`` / ``n_outputs_``; from ``classes`` when given, as ``partial_fit`` does);
         otherwise ``y`` must fit the one learnt."""
 
@@ -225,7 +225,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
     def _decode_targets(self, Y):
         """The targets, as ``y`` was given, back from the engine's target matrix ``Y``."""
 
-    _metric = None  # the engine's validation score: 'accuracy' or 'r2'
+    _metric = None  # the engine's validation score, a key of METRICS ('accuracy', 'r2', ...)
     _y_numeric = False
 
     def _check_warm_targets(self, codes):

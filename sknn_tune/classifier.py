@@ -1,15 +1,23 @@
 """MLPClassifier: a multilayer perceptron classifier trained with PyTorch."""
 
 import numpy as np
+from scipy.sparse import issparse
 from sklearn.base import ClassifierMixin
 from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
 
 from ._base import SHARED_ATTRIBUTES_DOC, SHARED_PARAMETERS_DOC, _BaseMLP
 from ._sklearn_compat import StrOptions, _check_partial_fit_first_call, _fit_context
 
-_LOSSES = {"log_loss": "softmax_log_loss", "squared_error": "softmax_squared_error"}
+# loss -> the engine's loss of a softmax over classes_, and of a sigmoid per label (multilabel y)
+_LOSSES = {"log_loss": ("softmax_log_loss", "sigmoid_log_loss"),
+           "squared_error": ("softmax_squared_error", "sigmoid_squared_error")}
+_TARGET_KINDS = {False: "class labels", True: "a label indicator matrix (multilabel)"}
+
+
+def _is_multilabel(y):
+    return y.ndim == 2 and y.shape[1] > 1 and type_of_target(y) == "multilabel-indicator"
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
@@ -18,7 +26,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         "loss": [StrOptions(set(_LOSSES))],
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
-    _metric = "accuracy"
 
     def __init__(
         self,
@@ -70,9 +77,23 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.class_weight = class_weight
 
     def _engine_loss(self):
-        return _LOSSES[self.loss]
+        softmax, sigmoid = _LOSSES[self.loss]
+        return sigmoid if self.multilabel_ else softmax
+
+    @property
+    def _metric(self):
+        # accuracy_score's: of the argmax class, or of every label at once (subset accuracy)
+        return "subset_accuracy" if self.multilabel_ else "accuracy"
 
     def _encode_targets(self, y, reset, classes=None):
+        multilabel = _is_multilabel(y)
+        if reset:
+            self.multilabel_ = multilabel
+        elif multilabel != self.multilabel_:
+            raise ValueError(f"{type(self).__name__} was fitted on {_TARGET_KINDS[self.multilabel_]}; "
+                             f"y is {_TARGET_KINDS[multilabel]}.")
+        if multilabel:
+            return self._encode_indicator(y, reset, classes), None
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         if reset:
@@ -88,20 +109,42 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         codes = np.searchsorted(self.classes_, y)
         return np.eye(len(self.classes_))[codes], codes
 
+    def _encode_indicator(self, y, reset, classes):
+        """The 0/1 target matrix of a multilabel ``y``; ``classes_`` are the label (column)
+        indices, as scikit-learn's ``LabelBinarizer`` sets them."""
+        labels = np.arange(y.shape[1])
+        if reset:
+            if classes is not None and not np.array_equal(np.unique(classes), labels):
+                raise ValueError(
+                    "For a multilabel y (a label indicator matrix), classes are the label "
+                    f"indices np.arange(y.shape[1]) = {labels.tolist()}; got "
+                    f"{np.asarray(classes).tolist()}.")
+            self.classes_ = labels
+        elif len(labels) != len(self.classes_):
+            raise ValueError(f"y has {len(labels)} labels (columns); {type(self).__name__} was "
+                             f"fitted on {len(self.classes_)}.")
+        return (y.toarray() if issparse(y) else np.asarray(y)).astype(np.float64)
+
     def _check_warm_targets(self, codes):
-        # As scikit-learn's MLP: a warm fit sees every class again (partial_fit need not).
-        if len(np.unique(codes)) != len(self.classes_):
+        # As scikit-learn's MLP: a warm fit sees every class again (partial_fit need not). A
+        # multilabel fit (no codes) has the same labels: its columns, checked when encoding.
+        if codes is not None and len(np.unique(codes)) != len(self.classes_):
             raise ValueError(
                 "warm_start can only be used where `y` has the same classes as in the previous "
                 f"call to fit. Previously got {self.classes_}, `y` has "
                 f"{self.classes_[np.unique(codes)]}")
 
     def _decode_targets(self, Y):
+        if self.multilabel_:
+            return (Y > 0.5).astype(np.int64)  # scikit-learn's MLP's threshold
         return self.classes_[np.argmax(Y, axis=1)]
 
     def _target_weight(self, codes):
         if self.class_weight is None:
             return 1.0
+        if self.multilabel_:
+            raise ValueError("class_weight is not supported for multilabel y (a label indicator "
+                             "matrix): weigh the samples with sample_weight instead.")
         present = np.unique(codes)
         weights = np.ones(len(self.classes_))
         weights[present] = compute_class_weight(self.class_weight, classes=self.classes_[present],
@@ -116,10 +159,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         ----------
         X : array-like of shape (n_samples, n_features)
             Training data.
-        y : array-like of shape (n_samples,)
-            Labels.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Labels, or a label indicator matrix (multilabel).
         classes : array-like of shape (n_classes,), default=None
-            Every class that will ever appear; required on the first call, ignored after.
+            Every class that will ever appear (for a multilabel ``y``, the label indices
+            ``np.arange(n_labels)``); required on the first call, ignored after.
         sample_weight : array-like of shape (n_samples,), default=None
             Per-sample weights.
 
@@ -143,7 +187,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
-            Probability of each class in ``classes_`` order; rows sum to 1.
+            Probability of each class in ``classes_`` order; rows sum to 1. For a multilabel
+            model, the probability of each label on its own.
         """
         return self._predict_outputs(X)
 
@@ -173,15 +218,17 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
         Returns
         -------
-        y : ndarray of shape (n_samples,)
-            The most probable class of each sample, in the labels' original type.
+        y : ndarray of shape (n_samples,) or (n_samples, n_labels)
+            The most probable class of each sample, in the labels' original type; for a
+            multilabel model the label indicator matrix of the labels whose probability exceeds
+            0.5.
         """
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
+        return self._decode_targets(self.predict_proba(X))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = True
+        tags.classifier_tags.multi_label = True
         return tags
 
 
@@ -189,6 +236,8 @@ MLPClassifier.__doc__ = f"""Multilayer perceptron classifier trained with PyTorc
 
     A softmax output layer over ``classes_`` on top of ``hidden_layer_sizes`` hidden layers, trained
     by mini-batch gradient descent on the CPU or a GPU. Labels may be strings, booleans or integers.
+    A 2-D 0/1 label indicator matrix ``y`` trains a multilabel model instead: a sigmoid output per
+    label, each label's own binary cross-entropy (summed over the labels), as scikit-learn's MLP.
     Every hyperparameter is a constructor argument, so :class:`~sklearn.model_selection.GridSearchCV`
     and :class:`~sknn_tune.FusedGridSearchCV` can tune it.
 
@@ -196,15 +245,19 @@ MLPClassifier.__doc__ = f"""Multilayer perceptron classifier trained with PyTorc
     ----------
 {SHARED_PARAMETERS_DOC}    loss : {{'log_loss', 'squared_error'}}, default='log_loss'
         Cross-entropy of the softmax output, or half the mean squared error between the softmax
-        output and the one-hot target (the comparison the Keras tutorials make).
+        output and the one-hot target (the comparison the Keras tutorials make). Multilabel: the
+        binary cross-entropy of each label's sigmoid, summed over the labels, or half the mean
+        squared error between the sigmoids and the indicator row.
     class_weight : dict, 'balanced' or None, default=None
         Multiplies each sample's weight by its class's weight; 'balanced' uses
-        ``n_samples / (n_classes * count(class))``.
+        ``n_samples / (n_classes * count(class))``. Not for multilabel ``y``.
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-        Class labels.
+        Class labels; for multilabel ``y`` the label indices ``0 .. n_labels - 1``.
+    multilabel_ : bool
+        Whether ``y`` was a label indicator matrix (multilabel).
 {SHARED_ATTRIBUTES_DOC}
     See Also
     --------

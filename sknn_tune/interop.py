@@ -38,9 +38,9 @@ def to_torch(estimator, dtype=None):
 
     Hidden layers become ``nn.Linear`` -> [``nn.BatchNorm1d`` with the running statistics] ->
     activation module -> [``nn.Dropout``]; the output layer is an ``nn.Linear`` with raw outputs:
-    logits for a classifier (``softmax`` gives :meth:`predict_proba`), the predictions for a
-    regressor. The module is in eval mode, on the model's device, and holds the weights the
-    estimator predicts with (the best epoch's, when early stopping restored them).
+    logits for a classifier (``softmax`` gives :meth:`predict_proba`; ``sigmoid`` for a multilabel
+    one), the predictions for a regressor. The module is in eval mode, on the model's device, and
+    holds the weights the estimator predicts with (the best epoch's, when early stopping restored them).
 
     Parameters
     ----------
@@ -322,6 +322,11 @@ def to_skorch(estimator, **params):
     module, sources = _build(estimator, None)
     trainer = estimator.model_
     config, member = trainer.config, trainer.members[0]
+    if config.architecture.loss not in _CRITERIA:  # a multilabel classifier's sigmoid losses
+        raise ValueError(
+            f"to_skorch has no skorch net for a multilabel {type(estimator).__name__} (loss "
+            f"{config.architecture.loss!r}): use to_torch(), whose logits give predict_proba "
+            "through torch.sigmoid, in a skorch.NeuralNet with BCEWithLogitsLoss.")
     classifier = config.architecture.loss.startswith("softmax_")
     optimizer_entry = OPTIMIZERS[config.optimizer]
     optimizer = optimizer_entry.torch_class

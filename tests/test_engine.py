@@ -63,10 +63,18 @@ def _is_classification(loss):
     return loss.startswith("softmax_")
 
 
+def _is_multilabel(loss):
+    return loss.startswith("sigmoid_")
+
+
 LOSS_REFERENCES = {
     "softmax_log_loss": lambda out, t: F.cross_entropy(out, t.argmax(-1), reduction="none"),
     "softmax_squared_error": lambda out, t: 0.5
     * F.mse_loss(torch.softmax(out, -1), t, reduction="none").mean(-1),
+    # scikit-learn's multilabel MLP loss: each label's binary cross-entropy, summed over the labels
+    "sigmoid_log_loss": lambda out, t: F.binary_cross_entropy_with_logits(out, t, reduction="none").sum(-1),
+    "sigmoid_squared_error": lambda out, t: 0.5
+    * F.mse_loss(torch.sigmoid(out), t, reduction="none").mean(-1),
     "squared_error": lambda out, t: 0.5 * F.mse_loss(out, t, reduction="none").mean(-1),
     "absolute_error": lambda out, t: F.l1_loss(out, t, reduction="none").mean(-1),
     "huber": lambda out, t: F.huber_loss(out, t, reduction="none", delta=1.0).mean(-1),
@@ -113,6 +121,7 @@ def _torch_scheduler(kind, optimizer, c):
 
 METRIC_REFERENCES = {
     "accuracy": lambda y, p, w: accuracy_score(y.argmax(1), p.argmax(1), sample_weight=w),
+    "subset_accuracy": lambda y, p, w: accuracy_score(y > 0.5, p > 0.5, sample_weight=w),
     "r2": lambda y, p, w: r2_score(y, p, sample_weight=w, multioutput="uniform_average"),
 }
 
@@ -178,6 +187,8 @@ def test_loss_value_matches_torch_and_gradient_matches_autograd(name):
     link = LOSSES[name].link(out.detach())
     if _is_classification(name):
         torch.testing.assert_close(link, torch.softmax(out.detach(), -1), **TIGHT)
+    elif _is_multilabel(name):
+        torch.testing.assert_close(link, torch.sigmoid(out.detach()), **TIGHT)
     else:
         torch.testing.assert_close(link, out.detach(), rtol=0, atol=0)
 
@@ -280,6 +291,8 @@ def test_rng_seeds_and_counters_give_different_numbers():
 def _targets(loss, gen, m, n, k):
     if _is_classification(loss):
         return F.one_hot(torch.randint(k, (m, n), generator=gen), k).to(DTYPE)
+    if _is_multilabel(loss):
+        return torch.randint(2, (m, n, k), generator=gen).to(DTYPE)
     return torch.randn(m, n, k, generator=gen, dtype=DTYPE)
 
 

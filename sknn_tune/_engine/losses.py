@@ -2,7 +2,8 @@
 
 ``value_and_grad(out, target)`` takes ``(M, B, k)`` outputs and targets and returns the per-sample loss
 ``(M, B)`` and ``d loss_i / d out`` ``(M, B, k)``. ``link`` maps raw outputs to predictions
-(probabilities for the softmax losses). Classification targets arrive one-hot.
+(probabilities for the softmax and sigmoid losses). Classification targets arrive one-hot; multilabel
+targets (the sigmoid losses) as 0/1 indicator rows.
 """
 
 from collections.abc import Callable
@@ -34,6 +35,20 @@ def _softmax_squared_error(out, target):
     return 0.5 * (residual * residual).mean(-1), grad
 
 
+def _sigmoid_log_loss(out, target):
+    # Binary cross-entropy of each label, summed over the labels (scikit-learn's multilabel MLP
+    # loss), computed from the logits so that it stays finite where the sigmoid saturates.
+    value = F.binary_cross_entropy_with_logits(out, target, reduction="none").sum(-1)
+    return value, torch.sigmoid(out) - target
+
+
+def _sigmoid_squared_error(out, target):
+    p = torch.sigmoid(out)
+    residual = p - target
+    # d/dp of 0.5 * mean_k (p - t)^2, back through the sigmoid: p * (1 - p).
+    return 0.5 * (residual * residual).mean(-1), residual * p * (1.0 - p) / out.shape[-1]
+
+
 def _squared_error(out, target):
     residual = out - target
     return 0.5 * (residual * residual).mean(-1), residual / out.shape[-1]
@@ -55,6 +70,10 @@ def _softmax(out):
     return torch.softmax(out, dim=-1)
 
 
+def _sigmoid(out):
+    return torch.sigmoid(out)
+
+
 def _identity(out):
     return out
 
@@ -62,6 +81,8 @@ def _identity(out):
 LOSSES = {
     "softmax_log_loss": Loss(_softmax_log_loss, _softmax),
     "softmax_squared_error": Loss(_softmax_squared_error, _softmax),
+    "sigmoid_log_loss": Loss(_sigmoid_log_loss, _sigmoid),
+    "sigmoid_squared_error": Loss(_sigmoid_squared_error, _sigmoid),
     "squared_error": Loss(_squared_error, _identity),
     "absolute_error": Loss(_absolute_error, _identity),
     "huber": Loss(_huber, _identity),

@@ -41,7 +41,7 @@ class StackConfig:
     architecture: Architecture
     optimizer: str
     batch_size: int
-    metric: str  # validation score: 'accuracy' or 'r2'
+    metric: str  # validation score: a key of metrics.METRICS ('accuracy', 'subset_accuracy', 'r2')
     dtype: torch.dtype
     device: torch.device
 
