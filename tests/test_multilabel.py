@@ -16,11 +16,12 @@ import torch.nn.functional as F
 from sklearn.datasets import make_multilabel_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score
-from sklearn.model_selection import GridSearchCV, KFold, train_test_split
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_predict, train_test_split
 from sklearn.neural_network import MLPClassifier as SkMLPClassifier
 from sklearn.preprocessing import StandardScaler
 
 from sknn_tune import FusedGridSearchCV, MLPClassifier, load, save
+from sknn_tune import model_selection as fused_model_selection
 from sknn_tune._engine.losses import LOSSES
 
 N_LABELS = 4
@@ -278,3 +279,11 @@ def test_fused_grid_search_equals_grid_search(trained):
     assert scores.max() - scores.min() > 1e-3  # candidates differ: a mix-up would show
     assert fused.best_params_ == reference.best_params_
     np.testing.assert_array_equal(fused.predict(X), reference.predict(X))
+
+
+def test_fused_cross_val_predict_equals_sklearns(trained):
+    est = clf(max_epochs=4)
+    fused = fused_model_selection.cross_val_predict(est, X, Y, cv=3, method="predict_proba")
+    assert trained.fused() == 3 and trained.plain() == 0
+    np.testing.assert_array_equal(fused, cross_val_predict(est, X, Y, cv=3, method="predict_proba"))
+    assert fused.shape == Y.shape
