@@ -137,9 +137,9 @@ def _member_pow(base, exponent):
 def _adam_columns(params, grad, state, steps, lr, hyper, active):
     beta1, beta2 = hyper["beta1"], hyper["beta2"]
     beta1_power, beta2_power = _member_pow(torch.cat([beta1, beta2], 1), steps.to(params.dtype))
+    # (a frozen member that never stepped has bias corrections 0: they are masked, not divided by)
     bias_correction1 = 1.0 - beta1_power
-    bias_correction2_sqrt = (1.0 - beta2_power).sqrt()
-    # (a member that never stepped has bias_correction1 0: its step size is masked, not divided)
+    bias_correction2_sqrt = _kept(active, (1.0 - beta2_power).sqrt(), 1.0)
     neg_step_size = _kept(active, -lr / bias_correction1, 0.0)
     weight1, weight2 = _masked(grad, active, 1.0 - beta1, 1.0 - beta2)
     exp_avg = state["exp_avg"].lerp_(grad, weight1)
