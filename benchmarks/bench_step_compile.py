@@ -154,6 +154,7 @@ def bench_compile(args, device, X, Y):
         row = {"members": m, "eager_ms_per_step": 1e3 * eager, "backend": args.backend}
         started = time.perf_counter()
         try:
+            static.step.traceable = True  # no out= into strided views: no graph break
             compiled = torch.compile(step, backend=args.backend)
             compiled()
             synchronize(device)
