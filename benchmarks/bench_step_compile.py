@@ -227,10 +227,10 @@ def main(argv=None):
     device = torch.device(args.device)
     args.dtype = getattr(torch, args.dtype or ("float64" if device.type == "cpu" else "float32"))
     X, Y = _data(args.n_samples, args.n_features, args.n_outputs, args.dtype, device)
-    print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"cpus {os.cpu_count()}, load {_load():.2f}", flush=True)
     results = {"device": str(device), "dtype": str(args.dtype), "torch": torch.__version__}
     with limit_threads(args.threads):
+        print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
+              f"cpus {os.cpu_count()}, load {_load():.2f}", flush=True)
         if "update" in args.only:
             results["update"] = bench_update(args, device, X, Y)
         if "compile" in args.only:

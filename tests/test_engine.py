@@ -394,6 +394,22 @@ def test_train_step_gradient_matches_autograd(activation, loss, batch_norm, vari
 
 
 @pytest.mark.parametrize("batch_norm", [False, True], ids=["plain", "bn"])
+def test_traceable_train_step_writes_the_same_gradient(batch_norm, monkeypatch):
+    # copy_ instead of out= (for torch.compile): the same numbers in every block of the gradient.
+    arch = Architecture(4, (5, 3), 2, "relu", batch_norm, "squared_error")
+    gen = torch.Generator().manual_seed(4)
+    flat, buffers = _random_params(arch, 3, gen), _random_buffers(arch, 3, gen)
+    batch = (buffers, torch.randn(3, 8, 4, generator=gen, dtype=DTYPE),
+             torch.randn(3, 8, 2, generator=gen, dtype=DTYPE),
+             torch.rand(3, 8, 1, generator=gen, dtype=DTYPE), None, None, None)
+    out_views = _train_step(arch, flat, *batch)
+    monkeypatch.setattr(TrainStep, "traceable", True)
+    copied = _train_step(arch, flat, *batch)
+    for left, right in zip(out_views, copied):
+        torch.testing.assert_close(left, right, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("batch_norm", [False, True], ids=["plain", "bn"])
 def test_train_step_all_valid_mask_equals_no_mask(batch_norm):
     arch = Architecture(4, (5, 3), 2, "elu", batch_norm, "squared_error")
     gen = torch.Generator().manual_seed(3)

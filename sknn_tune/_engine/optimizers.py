@@ -128,10 +128,9 @@ def _member_pow(base, exponent):
     bias correction would depend on its position in the stack (fusion invariance); spread over
     a row of ``ROW_ALIGNMENT`` copies, every element is vectorised, whatever ``M``.
     """
-    width = ROW_ALIGNMENT // base.shape[1]
-    base = base.repeat_interleave(width, 1)
-    powers = torch.pow(base, exponent).view(-1, base.shape[1] // width, width)[..., 0]
-    return powers.split(1, dim=1)
+    m, k = base.shape
+    spread = base[:, :, None].expand(m, k, ROW_ALIGNMENT).contiguous()
+    return torch.pow(spread, exponent[:, :, None])[..., 0].split(1, dim=1)
 
 
 def _adam_columns(params, grad, state, steps, lr, hyper, active):

@@ -919,15 +919,15 @@ class _StaticStep:
     def _warm_up(self, update):
         # The first step on a side stream, as CUDA graph capture wants (lazy initialisations
         # happen outside the capture); it is a real step.
+        device = self.trainer.config.device
         try:
-            device = self.trainer.config.device
             side = torch.cuda.Stream(device)
             side.wait_stream(torch.cuda.current_stream(device))
         except Exception as exc:  # any reason: warn and train eagerly
             self._give_up(exc)
             self._body(update)
             return
-        with torch.cuda.stream(side):
+        with torch.cuda.device(device), torch.cuda.stream(side):
             self._body(update)
         torch.cuda.current_stream(device).wait_stream(side)
 
@@ -935,7 +935,8 @@ class _StaticStep:
         """The step captured as a CUDA graph (nothing runs), or None when capture failed."""
         try:
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
+            # (the capture stream is the current device's: the stack's device made current)
+            with torch.cuda.device(self.trainer.config.device), torch.cuda.graph(graph):
                 self._body(update)
         except Exception as exc:  # the warm-up ran this same step: not a bug of the step
             self._give_up(exc)
