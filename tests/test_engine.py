@@ -994,8 +994,10 @@ def test_static_buffer_step_equals_the_eager_step(optimizer, batch_norm, monkeyp
     torch.testing.assert_close(static.params, grouped.params, rtol=1e-7, atol=1e-8)
 
 
-def test_failed_graph_capture_warns_once_and_trains_eagerly(monkeypatch):
-    # On this CPU every CUDA call fails: the first step's warm-up cannot make its side stream.
+@pytest.mark.parametrize("failing", ["warm_up", "capture"])
+def test_failed_graph_capture_warns_once_and_trains_eagerly(failing, monkeypatch):
+    # warm_up: on this CPU every CUDA call fails, the first step cannot make its side stream;
+    # capture: the warm-up runs, the capture of the second step raises.
     X, Y = _classification_data()
     config = _stack("adam", batch_norm=True)
     members, data = _fusion_members(), _fusion_data(len(X))
@@ -1003,11 +1005,52 @@ def test_failed_graph_capture_warns_once_and_trains_eagerly(monkeypatch):
     static = StackedTrainer(config, members).fit(X, Y, data)
     monkeypatch.setattr(trainer_module, "_graph_failure", None)
     monkeypatch.setattr(trainer_module, "_step_mode", lambda device: "graph")
+    if failing == "capture":
+        def capture(device, body):
+            raise RuntimeError("operation not permitted when stream is capturing")
+
+        monkeypatch.setattr(trainer_module, "_side_stream", lambda device: None)
+        monkeypatch.setattr(trainer_module, "_run_on_stream", lambda stream, device, body: body())
+        monkeypatch.setattr(trainer_module, "_capture", capture)
     with pytest.warns(UserWarning, match="CUDA graph capture of the training step failed") as caught:
         graphed = StackedTrainer(config, members).fit(X, Y, data)
         StackedTrainer(config, members).fit(X, Y, data)
     assert len([w for w in caught if "CUDA graph" in str(w.message)]) == 1
     assert trainer_module._graph_failure is not None
+    for i in range(len(members)):
+        _assert_same_member(graphed, i, static, i, atol=0)
+
+
+class _ReplayedBody:
+    """A stand-in for a CUDA graph on the CPU: capturing records the step, replaying runs it."""
+
+    captures = 0
+
+    def __init__(self, device, body):
+        type(self).captures += 1
+        self.replay = body
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "momentum"])
+def test_graph_step_warms_up_captures_once_and_replays(optimizer, monkeypatch):
+    # The graph's control flow with the CUDA calls replaced: step 1 warms up (runs), step 2 is
+    # captured (runs nothing) and replayed, every later step of every epoch replays the step
+    # captured in the first epoch. Replaying a stale epoch's update must still see each epoch's
+    # lr (schedules), decay and active members: the same bits as the static step run eagerly.
+    X, Y = _classification_data()
+    config = _stack(optimizer, batch_norm=True)
+    members, data = _fusion_members(), _fusion_data(len(X))
+    monkeypatch.setattr(trainer_module, "_step_mode", lambda device: "static")
+    static = StackedTrainer(config, members).fit(X, Y, data)
+    monkeypatch.setattr(trainer_module, "_step_mode", lambda device: "graph")
+    monkeypatch.setattr(trainer_module, "_side_stream", lambda device: None)
+    monkeypatch.setattr(trainer_module, "_run_on_stream", lambda stream, device, body: body())
+    monkeypatch.setattr(trainer_module, "_capture", _ReplayedBody)
+    monkeypatch.setattr(_ReplayedBody, "captures", 0)
+    graphed = StackedTrainer(config, members)
+    graphed.fit(X, Y, data, n_epochs=2)
+    graphed.fit(X, Y, data)  # a second fit: a new plan, captured again
+    assert _ReplayedBody.captures == 2
     for i in range(len(members)):
         _assert_same_member(graphed, i, static, i, atol=0)
 

@@ -777,6 +777,32 @@ def _step_mode(device):
     return "eager" if os.environ.get(CUDA_GRAPHS_VARIABLE, "1").strip() == "0" else "graph"
 
 
+# The CUDA calls of the graph step, one function each (tests replace them on the CPU).
+
+
+def _side_stream(device):
+    """A new stream on ``device`` that waits for the current one."""
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    return side
+
+
+def _run_on_stream(stream, device, body):
+    """``body()`` on ``stream``; the current stream then waits for it."""
+    with torch.cuda.device(device), torch.cuda.stream(stream):
+        body()
+    torch.cuda.current_stream(device).wait_stream(stream)
+
+
+def _capture(device, body):
+    """``body`` captured (not run) as a ``torch.cuda.CUDAGraph``; ``replay()`` runs it."""
+    graph = torch.cuda.CUDAGraph()
+    # (the capture stream is the current device's: the stack's device made current)
+    with torch.cuda.device(device), torch.cuda.graph(graph):
+        body()
+    return graph
+
+
 class _EpochUpdate:
     """The optimizer update of one epoch, applied in place after every step.
 
@@ -921,27 +947,20 @@ class _StaticStep:
         # happen outside the capture); it is a real step.
         device = self.trainer.config.device
         try:
-            side = torch.cuda.Stream(device)
-            side.wait_stream(torch.cuda.current_stream(device))
+            side = _side_stream(device)
         except Exception as exc:  # any reason: warn and train eagerly
             self._give_up(exc)
             self._body(update)
             return
-        with torch.cuda.device(device), torch.cuda.stream(side):
-            self._body(update)
-        torch.cuda.current_stream(device).wait_stream(side)
+        _run_on_stream(side, device, lambda: self._body(update))
 
     def _captured(self, update):
         """The step captured as a CUDA graph (nothing runs), or None when capture failed."""
         try:
-            graph = torch.cuda.CUDAGraph()
-            # (the capture stream is the current device's: the stack's device made current)
-            with torch.cuda.device(self.trainer.config.device), torch.cuda.graph(graph):
-                self._body(update)
+            return _capture(self.trainer.config.device, lambda: self._body(update))
         except Exception as exc:  # the warm-up ran this same step: not a bug of the step
             self._give_up(exc)
             return None
-        return graph
 
     def _give_up(self, exc):
         global _graph_failure
