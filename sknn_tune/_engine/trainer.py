@@ -798,8 +798,9 @@ def _run_on_stream(stream, device, body):
 def _capture(device, body):
     """``body`` captured (not run) as a ``torch.cuda.CUDAGraph``; ``replay()`` runs it."""
     graph = torch.cuda.CUDAGraph()
-    # (the capture stream is the current device's: the stack's device made current)
-    with torch.cuda.device(device), torch.cuda.graph(graph):
+    # The capture stream is the current device's: the stack's device made current. Stacks may
+    # train in threads (one per GPU): only this thread's calls may break its capture.
+    with torch.cuda.device(device), torch.cuda.graph(graph, capture_error_mode="thread_local"):
         body()
     return graph
 
