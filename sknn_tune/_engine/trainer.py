@@ -771,8 +771,9 @@ _graph_failure = None  # why a CUDA graph capture failed in this process, once o
 
 
 def _step_mode(device):
-    """``'graph'``: static buffers captured in a CUDA graph; ``'static'``: static buffers run
-    eagerly (what the graph replays, testable on the CPU); ``'eager'``: today's step."""
+    """``'graph'`` (CUDA): the step on static buffers, captured in a CUDA graph; else
+    ``'eager'``. (``'static'``, the static-buffer step run eagerly, is what tests and benchmarks
+    select to check on the CPU what the graph replays.)"""
     if device.type != "cuda" or _graph_failure is not None:
         return "eager"
     return "eager" if os.environ.get(CUDA_GRAPHS_VARIABLE, "1").strip() == "0" else "graph"
