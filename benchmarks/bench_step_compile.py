@@ -105,19 +105,16 @@ def bench_update(args, device, X, Y):
             config, members, data = _stack(m, distinct, args, device)
             load_before = _load()
             times = {}
-            for form in ("grouped", "column"):
-                trainer_module.CPU_COLUMN_UPDATE = form == "column"
-                if device.type != "cpu" and form == "grouped":
-                    # a GPU always takes the column form: the grouped one only through the flag
-                    original = trainer_module._column_update
-                    trainer_module._column_update = lambda device: False
-                    try:
-                        times[form] = _epoch_seconds(config, members, data, X, Y, args, device)
-                    finally:
-                        trainer_module._column_update = original
-                else:
+            # Both forms with the eager step (a CUDA graph needs the column form); a GPU takes
+            # the column form unless told otherwise.
+            originals = trainer_module._column_update, trainer_module._step_mode
+            trainer_module._step_mode = lambda device: "eager"
+            try:
+                for form in ("grouped", "column"):
+                    trainer_module._column_update = lambda device, form=form: form == "column"
                     times[form] = _epoch_seconds(config, members, data, X, Y, args, device)
-            trainer_module.CPU_COLUMN_UPDATE = False
+            finally:
+                trainer_module._column_update, trainer_module._step_mode = originals
             row = {"members": m, "lr": "distinct" if distinct else "same",
                    "grouped_ms_per_epoch": 1e3 * times["grouped"],
                    "column_ms_per_epoch": 1e3 * times["column"],
