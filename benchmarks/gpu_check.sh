@@ -17,7 +17,9 @@
 #      (GPU_CHECK_TEST_WORKERS). --dry-run: cpu, collection of tests/test_engine.py only.
 #   4. bench_single_fit.py, 5. bench_search.py (workload B, full size; the sequential contenders
 #      extrapolated from 2 candidates), 6. bench_throughput.py (workload A, M = 1, 256, 1024, 4096
-#      as time and memory allow, skorch beside it).
+#      as time and memory allow, skorch beside it), 7. bench_step_compile.py (the optimizer
+#      update's grouped vs column form at M = 16, 80; the step eager vs torch.compile and epochs
+#      eager vs CUDA graph at M = 80; its numbers go to benchmarks.log only).
 # Output, under $OUT (default benchmarks/results/gpu_check_<UTC timestamp>/), at most 8 plain
 # files in one folder (what the device tool brings back): summary.md, environment.txt, stages.tsv,
 # tests.log, benchmarks.log, single_fit.json, search.json, throughput.json.
@@ -46,12 +48,12 @@ failed=0
 
 if [ $dry = 1 ]; then
     device=cpu
-    # seconds per stage: install, environment, tests, single fit, search, throughput
-    limits=(60 30 60 60 60 60)
+    # seconds per stage: install, environment, tests, single fit, search, throughput, step compile
+    limits=(60 30 60 60 60 60 60)
     threads=(--threads 1)
 else
     device=cuda
-    limits=(30 20 180 50 90 80)  # 450 s in all
+    limits=(30 20 170 50 85 75 50)  # 480 s in all
     threads=()
 fi
 
@@ -181,10 +183,12 @@ if [ $dry = 1 ]; then
     search=(--workload small --n-samples 300 --epochs 1 --candidates 2 --folds 2
             --extrapolate-from 1 --skorch-fits 1 --floor-repeats 1 --skip sklearn)
     throughput=(--n-samples 512 --n-features 64 --members 1 4 --epochs 2 --budget-s 20)
+    step_compile=(--dry-run)
 else
     single=(--repeats 2 --warmup 1)
     search=(--workload B --extrapolate-from 2 --skorch-fits 3)
     throughput=(--members 1 256 1024 4096 --epochs 2 --budget-s 60)
+    step_compile=(--members 16 80 --compile-members 80 --repeats 3)
 fi
 stage single_fit "${limits[3]}" "$out/benchmarks.log" "$py" "$here/bench_single_fit.py" \
     --device "$device" "${threads[@]}" "${single[@]}" --out "$out/single_fit.json"
@@ -192,6 +196,8 @@ stage search "${limits[4]}" "$out/benchmarks.log" "$py" "$here/bench_search.py" 
     --device "$device" "${threads[@]}" "${search[@]}" --out "$out/search.json"
 stage throughput "${limits[5]}" "$out/benchmarks.log" "$py" "$here/bench_throughput.py" \
     --device "$device" "${threads[@]}" "${throughput[@]}" --out "$out/throughput.json"
+stage step_compile "${limits[6]}" "$out/benchmarks.log" "$py" "$here/bench_step_compile.py" \
+    --device "$device" "${threads[@]}" "${step_compile[@]}" --out none
 
 # summary ------------------------------------------------------------------------------------
 (cd "$here" && "$py" gpu_check_summary.py "$out") || failed=1

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from sklearn.metrics import accuracy_score, r2_score
 
 from sknn_tune._engine import rng
+from sknn_tune._engine import trainer as trainer_module
 from sknn_tune._engine.activations import ACTIVATIONS
 from sknn_tune._engine.initializers import INITIALIZERS
 from sknn_tune._engine.losses import LOSSES
@@ -406,6 +407,22 @@ def test_train_step_gradient_matches_autograd(activation, loss, batch_norm, vari
 
 
 @pytest.mark.parametrize("batch_norm", [False, True], ids=["plain", "bn"])
+def test_traceable_train_step_writes_the_same_gradient(batch_norm, monkeypatch):
+    # copy_ instead of out= (for torch.compile): the same numbers in every block of the gradient.
+    arch = Architecture(4, (5, 3), 2, "relu", batch_norm, "squared_error")
+    gen = torch.Generator().manual_seed(4)
+    flat, buffers = _random_params(arch, 3, gen), _random_buffers(arch, 3, gen)
+    batch = (buffers, torch.randn(3, 8, 4, generator=gen, dtype=DTYPE),
+             torch.randn(3, 8, 2, generator=gen, dtype=DTYPE),
+             torch.rand(3, 8, 1, generator=gen, dtype=DTYPE), None, None, None)
+    out_views = _train_step(arch, flat, *batch)
+    monkeypatch.setattr(TrainStep, "traceable", True)
+    copied = _train_step(arch, flat, *batch)
+    for left, right in zip(out_views, copied):
+        torch.testing.assert_close(left, right, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("batch_norm", [False, True], ids=["plain", "bn"])
 def test_train_step_all_valid_mask_equals_no_mask(batch_norm):
     arch = Architecture(4, (5, 3), 2, "elu", batch_norm, "squared_error")
     gen = torch.Generator().manual_seed(3)
@@ -564,8 +581,23 @@ def test_fusion_invariance(optimizer, batch_norm):
     assert np.isnan(fused.history(3)["val_loss"]).all() and fused.best_epoch[3] == 0
 
 
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
+def test_fusion_invariance_of_the_column_update(optimizer, monkeypatch):
+    # The column rules update every member in one op, frozen members masked (short folds, zero-
+    # weight batches, early stopping): a member still ends exactly where it ends alone.
+    monkeypatch.setattr(trainer_module, "CPU_COLUMN_UPDATE", True)
+    X, Y = _classification_data()
+    config = _stack(optimizer, batch_norm=True)
+    members, data = _fusion_members(), _fusion_data(len(X))
+    fused = StackedTrainer(config, members).fit(X, Y, data)
+    assert len(set(fused.epochs_done)) >= 3 and fused.stopped.any()
+    for i in range(len(members)):
+        alone = StackedTrainer(config, [members[i]]).fit(X, Y, [data[i]])
+        _assert_same_member(fused, i, alone, 0, atol=0)
+
+
 @pytest.mark.parametrize("batch_norm", [False, True], ids=["plain", "bn"])
-def test_batch_of_zero_weight_is_skipped(batch_norm):
+def test_batch_of_zero_weight_is_skipped(batch_norm, update_form):
     # One row of eight weighs anything: of the two batches of four per epoch, one weighs nothing
     # and must leave the member untouched (no step, no optimizer state, no BatchNorm update),
     # alone or beside a member that trains on every batch.
@@ -624,9 +656,17 @@ def _flat_from_layers(arch, layers):
     return torch.cat([*parts, padding])[None].detach()
 
 
+@pytest.fixture(params=["grouped", "column"])
+def update_form(request, monkeypatch):
+    """The optimizer update's form on the CPU: grouped rules (torch's fused kernels per group of
+    equal hyperparameters) or column rules (per-member (M, 1) columns, as on a GPU)."""
+    monkeypatch.setattr(trainer_module, "CPU_COLUMN_UPDATE", request.param == "column")
+    return request.param
+
+
 @pytest.mark.parametrize("regularization", ["none", "l2", "l1"])
 @pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
-def test_optimizer_matches_torch_optim(optimizer, regularization):
+def test_optimizer_matches_torch_optim(optimizer, regularization, update_form):
     X, Y = _classification_data(n=24, seed=4)
     n_epochs = 20
     member = MemberConfig(seed=3, lr=0.05, momentum=0.8, beta1=0.8, beta2=0.95, rho=0.9,
@@ -935,3 +975,110 @@ def test_fusion_invariance_is_bitwise_even_when_training_is_chaotic(dtype):
         alone = StackedTrainer(config, [member]).fit(X, Y, [data[i]])
         assert torch.equal(alone.params[0], fused.params[i])
         np.testing.assert_array_equal(alone.history(0)["lr"], fused.history(i)["lr"])
+
+
+# ------------------------------------------------------------------------------------------------
+# the static-buffer step (what a CUDA graph captures), run eagerly on the CPU
+
+
+@pytest.mark.parametrize("batch_norm", [False, True], ids=["plain", "bn"])
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
+def test_static_buffer_step_equals_the_eager_step(optimizer, batch_norm, monkeypatch):
+    # Dropout, input noise, sample weights (some zero: skipped batches), early stopping, folds of
+    # different lengths (padded last batches), batch norm: the general-form step on copied-in
+    # buffers, masked on the device, trains every member to the eager step's bits.
+    X, Y = _classification_data()
+    config = _stack(optimizer, batch_norm=batch_norm)
+    members, data = _fusion_members(), _fusion_data(len(X))
+    monkeypatch.setattr(trainer_module, "CPU_COLUMN_UPDATE", True)
+    eager = StackedTrainer(config, members).fit(X, Y, data)
+    monkeypatch.setattr(trainer_module, "_step_mode", lambda device: "static")
+    static = StackedTrainer(config, members)
+    static.fit(X, Y, data, n_epochs=3)
+    static.fit(X, Y, data)  # a second plan: new static buffers, same numbers
+    assert len(set(static.epochs_done)) >= 3 and static.stopped.any()
+    for i in range(len(members)):
+        _assert_same_member(static, i, eager, i, atol=0)
+    # Against today's CPU default, the grouped fused kernels: equal to float rounding.
+    monkeypatch.setattr(trainer_module, "CPU_COLUMN_UPDATE", False)
+    monkeypatch.setattr(trainer_module, "_step_mode", lambda device: "eager")
+    grouped = StackedTrainer(config, members).fit(X, Y, data)
+    np.testing.assert_array_equal(static.epochs_done, grouped.epochs_done)
+    torch.testing.assert_close(static.params, grouped.params, rtol=1e-7, atol=1e-8)
+
+
+@pytest.mark.parametrize("failing", ["warm_up", "capture"])
+def test_failed_graph_capture_warns_once_and_trains_eagerly(failing, monkeypatch):
+    # warm_up: on this CPU every CUDA call fails, the first step cannot make its side stream;
+    # capture: the warm-up runs, the capture of the second step raises.
+    X, Y = _classification_data()
+    config = _stack("adam", batch_norm=True)
+    members, data = _fusion_members(), _fusion_data(len(X))
+    monkeypatch.setattr(trainer_module, "_step_mode", lambda device: "static")
+    static = StackedTrainer(config, members).fit(X, Y, data)
+    monkeypatch.setattr(trainer_module, "_graph_failure", None)
+    monkeypatch.setattr(trainer_module, "_step_mode", lambda device: "graph")
+    if failing == "capture":
+        def capture(device, body):
+            raise RuntimeError("operation not permitted when stream is capturing")
+
+        monkeypatch.setattr(trainer_module, "_side_stream", lambda device: None)
+        monkeypatch.setattr(trainer_module, "_run_on_stream", lambda stream, device, body: body())
+        monkeypatch.setattr(trainer_module, "_capture", capture)
+    with pytest.warns(UserWarning, match="CUDA graph capture of the training step failed") as caught:
+        graphed = StackedTrainer(config, members).fit(X, Y, data)
+        StackedTrainer(config, members).fit(X, Y, data)
+    assert len([w for w in caught if "CUDA graph" in str(w.message)]) == 1
+    assert trainer_module._graph_failure is not None
+    for i in range(len(members)):
+        _assert_same_member(graphed, i, static, i, atol=0)
+
+
+class _ReplayedBody:
+    """A stand-in for a CUDA graph on the CPU: capturing records the step, replaying runs it."""
+
+    captures = 0
+
+    def __init__(self, device, body):
+        type(self).captures += 1
+        self.replay = body
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "momentum"])
+def test_graph_step_warms_up_captures_once_and_replays(optimizer, monkeypatch):
+    # The graph's control flow with the CUDA calls replaced: step 1 warms up (runs), step 2 is
+    # captured (runs nothing) and replayed, every later step of every epoch replays the step
+    # captured in the first epoch. Replaying a stale epoch's update must still see each epoch's
+    # lr (schedules), decay and active members: the same bits as the static step run eagerly.
+    X, Y = _classification_data()
+    config = _stack(optimizer, batch_norm=True)
+    members, data = _fusion_members(), _fusion_data(len(X))
+    monkeypatch.setattr(trainer_module, "_step_mode", lambda device: "static")
+    static = StackedTrainer(config, members).fit(X, Y, data)
+    monkeypatch.setattr(trainer_module, "_step_mode", lambda device: "graph")
+    monkeypatch.setattr(trainer_module, "_side_stream", lambda device: None)
+    monkeypatch.setattr(trainer_module, "_run_on_stream", lambda stream, device, body: body())
+    monkeypatch.setattr(trainer_module, "_capture", _ReplayedBody)
+    monkeypatch.setattr(_ReplayedBody, "captures", 0)
+    graphed = StackedTrainer(config, members)
+    graphed.fit(X, Y, data, n_epochs=2)
+    graphed.fit(X, Y, data)  # a second fit: a new plan, captured again
+    assert _ReplayedBody.captures == 2
+    for i in range(len(members)):
+        _assert_same_member(graphed, i, static, i, atol=0)
+
+
+def test_cuda_graph_switch(monkeypatch):
+    monkeypatch.setattr(trainer_module, "_graph_failure", None)
+    monkeypatch.delenv(trainer_module.CUDA_GRAPHS_VARIABLE, raising=False)
+    cuda = torch.device("cuda")
+    assert trainer_module._step_mode(cuda) == "graph"
+    assert trainer_module._step_mode(CPU) == "eager"
+    monkeypatch.setenv(trainer_module.CUDA_GRAPHS_VARIABLE, "0")
+    assert trainer_module._step_mode(cuda) == "eager"
+    monkeypatch.setenv(trainer_module.CUDA_GRAPHS_VARIABLE, "1")
+    monkeypatch.setattr(trainer_module, "_graph_failure", "RuntimeError: earlier")
+    assert trainer_module._step_mode(cuda) == "eager"
+    # A GPU always takes the column update; the CPU what was measured faster.
+    assert trainer_module._column_update(cuda)
+    assert trainer_module._column_update(CPU) == trainer_module.CPU_COLUMN_UPDATE

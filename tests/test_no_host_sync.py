@@ -60,7 +60,11 @@ def epoch_probe(monkeypatch):
     return calls, state
 
 
-def test_no_host_sync_inside_an_epoch(epoch_probe):
+@pytest.mark.parametrize("step_mode", ["eager", "static"])
+def test_no_host_sync_inside_an_epoch(epoch_probe, step_mode, monkeypatch):
+    # "static": the step on static buffers with the column update, as a CUDA graph replays it.
+    if step_mode == "static":
+        monkeypatch.setattr(trainer, "_step_mode", lambda device: "static")
     calls, state = epoch_probe
     X, y = make_classification(100, 6, n_informative=4, n_redundant=0, n_classes=3,
                                random_state=0)

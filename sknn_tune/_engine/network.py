@@ -155,7 +155,13 @@ class TrainStep:
     weighted mean loss ``sum_i w_i l_i / sum_i w_i``, the weighted loss sum (for the epoch's
     average) and updated BatchNorm running statistics. ``valid`` marks real rows (the last batch
     of an epoch is padded): BatchNorm statistics use real rows only.
+
+    ``traceable`` (False by default) writes the gradient blocks with ``copy_`` instead of
+    ``out=``, which ``torch.compile`` cannot trace into strided views (a graph break that leaves
+    the whole step eager); ``benchmarks/bench_step_compile.py`` measures the compiled step so.
     """
+
+    traceable = False
 
     def __init__(self, arch, params, grad):
         self.arch = arch
@@ -218,8 +224,8 @@ class TrainStep:
             g = grad_out.mul_(scale)
 
         for layer in range(n_hidden, -1, -1):
-            torch.bmm(inputs[layer].transpose(1, 2), g, out=grads["weight", layer])
-            torch.sum(g, 1, keepdim=True, out=grads["bias", layer])
+            self._write(grads["weight", layer], torch.bmm, inputs[layer].transpose(1, 2), g)
+            self._write(grads["bias", layer], torch.sum, g, 1, keepdim=True)
             if layer == 0:
                 break
             g = torch.bmm(g, self.weights_t[layer])
@@ -227,7 +233,8 @@ class TrainStep:
                 g = torch.where(masks[layer - 1], g * inv_keep, 0.0)
             g = self.activation.backward(g, pre_acts[layer - 1], outputs[layer - 1])
             if arch.batch_norm:
-                g = self._batch_norm_backward(g, p, layer - 1, bn_cache[layer - 1], grads, valid)
+                g = self._batch_norm_backward(g, p, layer - 1, bn_cache[layer - 1], grads, valid,
+                                              self._write)
         new_buffers = torch.cat([s.reshape(out.shape[0], -1) for s in new_stats], dim=1) \
             if new_stats else buffers
         return self.grad, loss_sum, new_buffers
@@ -255,11 +262,18 @@ class TrainStep:
         new_var = (1.0 - BN_MOMENTUM) * running_var + BN_MOMENTUM * unbiased
         return out, (normed, inv_std), [new_mean, new_var]
 
+    def _write(self, out, op, *args, **kwargs):
+        """``op(*args, **kwargs)`` written into the gradient block ``out``."""
+        if self.traceable:
+            out.copy_(op(*args, **kwargs))
+        else:
+            op(*args, **kwargs, out=out)
+
     @staticmethod
-    def _batch_norm_backward(g, p, layer, cache, grads, valid):
+    def _batch_norm_backward(g, p, layer, cache, grads, valid, write):
         normed, inv_std = cache
-        torch.sum(g * normed, 1, keepdim=True, out=grads["bn_weight", layer])
-        torch.sum(g, 1, keepdim=True, out=grads["bn_bias", layer])
+        write(grads["bn_weight", layer], torch.sum, g * normed, 1, keepdim=True)
+        write(grads["bn_bias", layer], torch.sum, g, 1, keepdim=True)
         g_normed = g * p["bn_weight", layer]
         if valid is None:
             mean_g = g_normed.mean(1, keepdim=True)

@@ -7,7 +7,9 @@ schedules and divergence decide per epoch); inside an epoch nothing waits on the
 """
 
 import math
+import os
 import time
+import warnings
 from dataclasses import dataclass, fields, replace
 from typing import NamedTuple
 
@@ -30,6 +32,14 @@ from .schedules import SCHEDULES, ScheduleInputs
 PREDICT_CHUNK_ROWS = 65536
 EPOCH_GATHER_BYTES = 256 * 2**20
 DIVERGENCE_GROWTH = 1e6  # training loss this many times the first epoch's counts as diverged
+# On CUDA the step is captured once per fit into a CUDA graph and replayed, unless this
+# environment variable is "0" (or a capture failed: then, once warned, every step runs eagerly).
+CUDA_GRAPHS_VARIABLE = "SKNN_TUNE_CUDA_GRAPHS"
+# The optimizer update on the CPU: True, the column rules over the whole (M, P) matrices; False,
+# the grouped rules (torch's fused kernels, once per group of equal hyperparameters). Measured on
+# a 40-128-64-5 network with benchmarks/bench_step_compile.py (its docstring): on 2 CPU cores the
+# grouped form is 1.1-1.35x faster at M = 16 and 80, even with a distinct lr per member.
+CPU_COLUMN_UPDATE = False
 # A member's history columns (``history(i)``), in order; the log also marks who trained.
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_score", "lr", "seconds", "diverged")
 
@@ -231,6 +241,8 @@ class _EpochPlan(NamedTuple):
     validation: tuple | None  # (x, y, weights) per member, or None without validation rows
     monitor: object  # the ``monitor`` callable of ``fit``, or None
     in_order: torch.Tensor | None  # (M, 1) members that keep their rows' order, None: none
+    columns: dict | None  # the column update's lr / hyper / decay tensors; None: grouped update
+    static: "_StaticStep | None"  # the step on static buffers (CUDA graphs); None: eager steps
 
 
 _STRUCTURED_ATTRIBUTES = ("config", "members", "tensors", "progress", "log", "interrupted")
@@ -321,7 +333,7 @@ class StackedTrainer:
                     break
                 started = time.perf_counter()
                 lr_now = self._learning_rates()
-                update = _EpochUpdate(self, plan.grad, training, lr_now, plan.penalties)
+                update = _EpochUpdate(self, plan, training, lr_now)
                 loss_sum, weight_sum = self._run_epoch(plan, training, update)
                 self._end_epoch(plan, training, loss_sum, weight_sum, lr_now, started)
                 if on_epoch is not None:
@@ -345,17 +357,30 @@ class StackedTrainer:
                                l1=hyper["l1"] * decay_mask if used["l1"] else None)
         # The step writes gradients into this matrix; params and state are updated in place.
         grad = torch.zeros_like(self.params)
+        step = TrainStep(cfg.architecture, self.params, grad)
+        dropout = hyper["dropout"][:, :, None] if used["dropout"] else None
+        noise = hyper["noise_std"][:, :, None] if used["noise_std"] else None
+        mode = _step_mode(device)
+        optimizer = OPTIMIZERS[cfg.optimizer]
+        columns = None
+        if mode != "eager" or _column_update(device):
+            # Written in place every epoch (a CUDA graph replays the tensors it captured).
+            columns = {"lr": torch.zeros(len(self.members), 1, dtype=cfg.dtype, device=device),
+                       "hyper": {name: self._column(name) for name in optimizer.hyper_names},
+                       "decay": (torch.ones_like(self.params) if optimizer.decoupled_weight_decay
+                                 and penalties.l2 is not None else None)}
         return _EpochPlan(
             X=X, Y=Y, rows=rows, n_train=n_train, weights=weights.to(cfg.dtype),
             has_zero_weight=any(d.train_weight is not None and np.any(d.train_weight == 0)
                                 for d in data),
             unit_weight=all(d.train_weight is None or np.all(d.train_weight == 1) for d in data),
-            dropout=hyper["dropout"][:, :, None] if used["dropout"] else None,
-            noise=hyper["noise_std"][:, :, None] if used["noise_std"] else None,
-            grad=grad, step=TrainStep(cfg.architecture, self.params, grad), penalties=penalties,
+            dropout=dropout, noise=noise, grad=grad, step=step, penalties=penalties,
             validation=self._validation_set(X, Y, data), monitor=monitor,
             in_order=None if all(c.shuffle for c in self.members) else torch.as_tensor(
-                [not c.shuffle for c in self.members], device=cfg.device)[:, None])
+                [not c.shuffle for c in self.members], device=cfg.device)[:, None],
+            columns=columns,
+            static=None if mode == "eager" else _StaticStep(self, step, dropout, noise,
+                                                            capture=mode == "graph"))
 
     def _run_epoch(self, plan, training, update):
         """One epoch of every member marked in ``training``; ``(loss_sum, weight_sum)`` ``(M,)``."""
@@ -385,9 +410,10 @@ class StackedTrainer:
         if plan.has_zero_weight:
             has_rows &= (batch_weight.view(m, n_steps, batch).sum(2) > 0).cpu().numpy()
         active_steps = training[:, None] & has_rows
-        # Uploaded once per epoch (none of it when everyone trains every step): no host->device
-        # copy inside the epoch.
-        active_steps_t = (None if active_steps.all()
+        # Uploaded once per epoch (none of it when everyone trains every step, unless the static
+        # step reads it): no host->device copy inside the epoch.
+        static = plan.static
+        active_steps_t = (None if active_steps.all() and static is None
                           else torch.as_tensor(active_steps, device=device))
         # Gather the epoch's rows once when they fit in memory: batches are then views.
         epoch_bytes = batch_rows.numel() * (X.shape[1] + Y.shape[1]) * X.element_size()
@@ -396,6 +422,12 @@ class StackedTrainer:
         step_keys_base = rng.member_keys(self.seeds, epoch)
         n_min = int(n_train.min())
         loss_sum = torch.zeros(m, dtype=dtype, device=device)
+        if static is not None:
+            # Every step's dropout and noise keys, drawn as the eager loop draws them, at once.
+            counters = torch.arange(n_steps, device=device)[:, None]
+            static_keys = torch.stack([rng.member_keys(step_keys_base, counters),
+                                       rng.member_keys(step_keys_base, counters, rng.NOISE)], 1)
+            loss_sum = static.loss_sum.zero_()
         for s in range(n_steps):
             cols = slice(s * batch, (s + 1) * batch)
             if epoch_bytes <= EPOCH_GATHER_BYTES:
@@ -403,6 +435,11 @@ class StackedTrainer:
             else:
                 idx = batch_rows[:, cols]
                 x, y = X[idx], Y[idx]
+            if static is not None:
+                static.load(x, y, batch_weight[:, cols, None], real[:, cols, None],
+                            static_keys[s], active_steps_t[:, s, None])
+                static.run(update)
+                continue
             if plan.noise is not None:
                 x = x + plan.noise * rng.normal(rng.member_keys(step_keys_base, s, rng.NOISE),
                                                 x.shape[1:], dtype)
@@ -417,7 +454,7 @@ class StackedTrainer:
                                   None if active_steps_t is None else active_steps_t[:, s, None],
                                   new_buffers)
             loss_sum.add_(batch_loss)
-        return loss_sum, batch_weight.sum(1)
+        return loss_sum.clone(), batch_weight.sum(1)
 
     def _validation_set(self, X, Y, data):
         if all(d.val_rows is None or len(d.val_rows) == 0 for d in data):
@@ -721,49 +758,113 @@ class _Penalties(NamedTuple):
     l1: torch.Tensor | None
 
 
+def _column_update(device):
+    """Whether the optimizer update runs the column rules (else the grouped ones) on ``device``.
+
+    On a GPU always: one launch per operation per step whatever the number of distinct
+    hyperparameters (a random search gives every member its own lr).
+    """
+    return device.type != "cpu" or CPU_COLUMN_UPDATE
+
+
+_graph_failure = None  # why a CUDA graph capture failed in this process, once one has
+
+
+def _step_mode(device):
+    """``'graph'`` (CUDA): the step on static buffers, captured in a CUDA graph; else
+    ``'eager'``. (``'static'``, the static-buffer step run eagerly, is what tests and benchmarks
+    select to check on the CPU what the graph replays.)"""
+    if device.type != "cuda" or _graph_failure is not None:
+        return "eager"
+    return "eager" if os.environ.get(CUDA_GRAPHS_VARIABLE, "1").strip() == "0" else "graph"
+
+
+# The CUDA calls of the graph step, one function each (tests replace them on the CPU).
+
+
+def _side_stream(device):
+    """A new stream on ``device`` that waits for the current one."""
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    return side
+
+
+def _run_on_stream(stream, device, body):
+    """``body()`` on ``stream``; the current stream then waits for it."""
+    with torch.cuda.device(device), torch.cuda.stream(stream):
+        body()
+    torch.cuda.current_stream(device).wait_stream(stream)
+
+
+def _capture(device, body):
+    """``body`` captured (not run) as a ``torch.cuda.CUDAGraph``; ``replay()`` runs it."""
+    graph = torch.cuda.CUDAGraph()
+    # The capture stream is the current device's: the stack's device made current. Stacks may
+    # train in threads (one per GPU): only this thread's calls may break its capture.
+    with torch.cuda.device(device), torch.cuda.graph(graph, capture_error_mode="thread_local"):
+        body()
+    return graph
+
+
 class _EpochUpdate:
     """The optimizer update of one epoch, applied in place after every step.
 
-    Members are grouped by their hyperparameters for this epoch (the lr changes with the
-    schedule) so the optimizer's kernel runs once per group on lists of member rows. Members
-    that do not train in a step (frozen, out of rows, or a batch of zero weight) are left out of
-    the lists: their parameters, state, step count and BatchNorm statistics stay as they were.
+    With the column rules (``plan.columns``), every member's lr and hyperparameters are ``(M, 1)``
+    columns and members that do not train in a step are masked by the ``active`` column. With the
+    grouped rules, members are grouped by their hyperparameters for this epoch (the lr changes
+    with the schedule) so the optimizer's kernel runs once per group on lists of member rows;
+    members that do not train in a step (frozen, out of rows, or a batch of zero weight) are
+    left out of the lists. Either way their parameters, state, step count and BatchNorm
+    statistics stay as they were.
     """
 
-    def __init__(self, trainer, grad, training, lr_now, penalties):
-        self.trainer, self.grad, self.penalties = trainer, grad, penalties
+    def __init__(self, trainer, plan, training, lr_now):
+        self.trainer, self.grad, self.penalties = trainer, plan.grad, plan.penalties
         self.optimizer = OPTIMIZERS[trainer.config.optimizer]
+        self.columns = plan.columns
         configs = trainer.members
         lr = lr_now * np.array([c.lr for c in configs], dtype=float)
+        params = trainer.params
+        lr_t = torch.as_tensor(lr, dtype=params.dtype, device=params.device)[:, None]
+        self.groups = []
+        if self.columns is not None:
+            self.columns["lr"].copy_(lr_t)
+        else:
+            self.groups = self._groups(trainer, training, lr)
+        self.decay = None
+        if self.optimizer.decoupled_weight_decay and self.penalties.l2 is not None:
+            # AdamW shrinks the weights by lr * weight_decay before its step, as torch.optim does.
+            self.decay = 1.0 - lr_t * self.penalties.l2
+            if self.columns is not None:
+                self.decay = self.columns["decay"].copy_(self.decay)
+
+    def _groups(self, trainer, training, lr):
+        """``[(lr, hyper, member indices, their rows of every matrix)]``, made once per epoch."""
+        configs = trainer.members
         groups = {}
         for i in np.flatnonzero(training):
             key = (float(lr[i]), *(float(getattr(configs[i], name))
                                    for name in self.optimizer.hyper_names))
             groups.setdefault(key, []).append(int(i))
-        params = trainer.params
-        rows = {"params": params.unbind(0), "grads": grad.unbind(0),
+        rows = {"params": trainer.params.unbind(0), "grads": self.grad.unbind(0),
                 "steps": trainer.steps.unbind(0)}
         rows.update({name: value.unbind(0) for name, value in trainer.state.items()})
-        # (lr, hyper, member indices, their rows of every matrix), made once per epoch.
-        self.groups = [(key[0], dict(zip(self.optimizer.hyper_names, key[1:])), np.array(indices),
-                        {name: [r[i] for i in indices] for name, r in rows.items()})
-                       for key, indices in groups.items()]
-        self.decay = None
-        if self.optimizer.decoupled_weight_decay and penalties.l2 is not None:
-            # AdamW shrinks the weights by lr * weight_decay before its step, as torch.optim does.
-            lr_t = torch.as_tensor(lr, dtype=params.dtype, device=params.device)[:, None]
-            self.decay = 1.0 - lr_t * penalties.l2
+        return [(key[0], dict(zip(self.optimizer.hyper_names, key[1:])), np.array(indices),
+                 {name: [r[i] for i in indices] for name, r in rows.items()})
+                for key, indices in groups.items()]
 
     def __call__(self, active, active_t, new_buffers):
-        """Update the members marked in ``active`` (host bools; ``active_t`` the same as an
-        ``(M, 1)`` device column, None when all are); return the BatchNorm buffers."""
+        """Update the members marked in ``active`` (host bools, or None when only the device
+        knows: the column rules then mask by ``active_t``, as a CUDA graph must); ``active_t``
+        is the same as an ``(M, 1)`` device column, None when all are. Return the BatchNorm
+        buffers."""
         trainer, grad, penalties = self.trainer, self.grad, self.penalties
         params = trainer.params
         if penalties.l2 is not None and self.decay is None:
             grad.addcmul_(penalties.l2, params)
         if penalties.l1 is not None:
             grad.addcmul_(penalties.l1, torch.sign(params))
-        everyone = bool(active.all())
+        everyone = active is not None and bool(active.all())
         if everyone:
             trainer.steps.add_(1.0)
             if self.decay is not None:
@@ -772,6 +873,9 @@ class _EpochUpdate:
             trainer.steps.add_(active_t)
             if self.decay is not None:
                 params.mul_(torch.where(active_t, self.decay, 1.0))
+        if self.columns is not None:
+            self.optimizer.columns(params, grad, trainer.state, trainer.steps, self.columns["lr"],
+                                   self.columns["hyper"], None if everyone else active_t)
         for lr, hyper, indices, rows in self.groups:
             if not everyone:
                 keep = np.flatnonzero(active[indices])
@@ -783,6 +887,93 @@ class _EpochUpdate:
         if everyone or new_buffers.shape[1] == 0:
             return new_buffers
         return torch.where(active_t, new_buffers, trainer.buffers)
+
+
+class _StaticStep:
+    """One training step that reads only preallocated buffers, so a CUDA graph can replay it.
+
+    Each step copies its batch (inputs, targets, sample weights, the valid-row mask), its dropout
+    and noise keys and the active column into the same tensors; the step always takes the
+    general form (weights, mask and active column given, the update masked on the device) and
+    writes parameters, optimizer state, step counts, BatchNorm statistics and the loss sum in
+    place. With ``capture`` (CUDA), the first step runs eagerly on a side stream (warm-up), the
+    second is captured and every later one replays the graph; a capture that fails for any
+    reason warns once and leaves the steps eager.
+    """
+
+    def __init__(self, trainer, step, dropout, noise, capture):
+        self.trainer, self.step, self.dropout, self.noise = trainer, step, dropout, noise
+        self.capture, self.warmed_up, self.graph = capture, False, None
+        m, device = len(trainer.members), trainer.config.device
+        self.loss_sum = torch.zeros(m, dtype=trainer.config.dtype, device=device)
+        self.inputs = None  # x, y, weight, valid, keys (2, M), active (M, 1): on the first load
+
+    def load(self, x, y, weight, valid, keys, active):
+        """Copy one step's inputs into the static buffers."""
+        if self.inputs is None:
+            self.inputs = [torch.empty_like(t, dtype=x.dtype if t is valid else t.dtype,
+                                            memory_format=torch.contiguous_format)
+                           for t in (x, y, weight, valid, keys, active)]
+        for buffer, value in zip(self.inputs, (x, y, weight, valid, keys, active)):
+            buffer.copy_(value)
+
+    def run(self, update):
+        """One step with the loaded inputs and this epoch's ``update``."""
+        if self.graph is not None:
+            self.graph.replay()
+        elif self.capture and self.warmed_up:
+            self.graph = self._captured(update)
+            if self.graph is None:
+                self._body(update)
+            else:
+                self.graph.replay()
+        elif self.capture:
+            self._warm_up(update)
+            self.warmed_up = True
+        else:
+            self._body(update)
+
+    def _body(self, update):
+        trainer = self.trainer
+        x, y, weight, valid, keys, active = self.inputs
+        if self.noise is not None:
+            x = x + self.noise * rng.normal(keys[1], x.shape[1:], x.dtype)
+        _, batch_loss, new_buffers = self.step(trainer.buffers, x, y, weight, valid, self.dropout,
+                                               keys[0])
+        new_buffers = update(None, active, new_buffers)
+        if new_buffers is not trainer.buffers:
+            trainer.buffers.copy_(new_buffers)
+        self.loss_sum.add_(batch_loss)
+
+    def _warm_up(self, update):
+        # The first step on a side stream, as CUDA graph capture wants (lazy initialisations
+        # happen outside the capture); it is a real step.
+        device = self.trainer.config.device
+        try:
+            side = _side_stream(device)
+        except Exception as exc:  # any reason: warn and train eagerly
+            self._give_up(exc)
+            self._body(update)
+            return
+        _run_on_stream(side, device, lambda: self._body(update))
+
+    def _captured(self, update):
+        """The step captured as a CUDA graph (nothing runs), or None when capture failed."""
+        try:
+            return _capture(self.trainer.config.device, lambda: self._body(update))
+        except Exception as exc:  # the warm-up ran this same step: not a bug of the step
+            self._give_up(exc)
+            return None
+
+    def _give_up(self, exc):
+        global _graph_failure
+        self.capture = False
+        reason = f"{type(exc).__name__}: {exc}"
+        if _graph_failure is None:
+            warnings.warn(f"CUDA graph capture of the training step failed ({reason}); training "
+                          f"runs eagerly (set {CUDA_GRAPHS_VARIABLE}=0 to skip the attempt).",
+                          UserWarning, stacklevel=2)
+        _graph_failure = reason
 
 
 def _idle_entry(template, m):
