@@ -128,18 +128,35 @@ def _stack_device(job):
 
 
 def _train_members(job, config, X, Y, indices):
+    """``(members, member_epochs)`` of the members at ``indices``; a member whose training
+    raises comes back as None."""
     try:
         return _fit_members(job, config, X, Y, indices)
     except torch.cuda.OutOfMemoryError:
         if len(indices) == 1:
             raise
-    # Out of memory: the failed stack's tensors died with the except block (its traceback holds
-    # their frames while inside it); free the cache, then train the halves.
-    torch.cuda.empty_cache()
-    half = math.ceil(len(indices) / 2)
-    first, first_epochs = _train_members(job, config, X, Y, indices[:half])
-    second, second_epochs = _train_members(job, config, X, Y, indices[half:])
-    return first + second, first_epochs + second_epochs
+        out_of_memory = True
+    except Exception:
+        # One member's error (its validation scorer raising, say) must not fail the others: each
+        # trains alone, and one that fails again is left to scikit-learn's own fit, which reports
+        # it with error_score and FitFailedWarning as GridSearchCV does.
+        if len(indices) == 1:
+            return [None], 0
+        out_of_memory = False
+    if out_of_memory:
+        # The failed stack's tensors died with the except block (its traceback holds their
+        # frames while inside it); free the cache, then train the halves.
+        torch.cuda.empty_cache()
+        half = math.ceil(len(indices) / 2)
+        parts = [indices[:half], indices[half:]]
+    else:
+        parts = [[i] for i in indices]
+    members, epochs = [], 0
+    for part in parts:
+        part_members, part_epochs = _train_members(job, config, X, Y, part)
+        members += part_members
+        epochs += part_epochs
+    return members, epochs
 
 
 def _fit_members(job, config, X, Y, indices):
@@ -291,6 +308,8 @@ class Fusion:
         for chunk, (_, rows), (members, epochs) in zip(chunks, jobs, results):
             self.epochs_trained += epochs
             for planned, member_rows, member in zip(chunk, rows, members):
+                if member is None:  # its training raised: scikit-learn's fit reports it
+                    continue
                 extra = [member.select([0]) for _ in range(copies[planned.key])]
                 self.registry[planned.key] = [member, *extra] if extra else member
                 if planned.resume_key is not None:
