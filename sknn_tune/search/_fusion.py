@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from joblib import Parallel, delayed
 from joblib.parallel import get_active_backend
+from sklearn import get_config
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
@@ -228,7 +229,16 @@ class Fusion:
             return None
         allowed = {"sample_weight"}
         if isinstance(estimator, Pipeline):
-            allowed = {f"{estimator.steps[-1][0]}__sample_weight"}
+            if get_config()["enable_metadata_routing"]:
+                # Routed by the steps' requests: fusable when the network, and no step before
+                # it, asks for the weights under their own name.
+                requests = [step.get_metadata_routing().fit.requests.get("sample_weight")
+                            if hasattr(step, "get_metadata_routing") else None
+                            for _, step in estimator.steps if step not in (None, "passthrough")]
+                if requests[-1] is not True or any(r for r in requests[:-1]):
+                    return False
+            else:
+                allowed = {f"{estimator.steps[-1][0]}__sample_weight"}
         return names.pop() if names <= allowed and len(names) == 1 else False
 
     # ------------------------------------------------------------------------------------------
