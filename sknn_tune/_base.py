@@ -40,6 +40,7 @@ from ._summary import model_summary
 from .exceptions import DivergenceError
 
 AUTO_BATCH_SIZE = 200
+FULL_BATCH_ROUNDING = 16
 _NEVER = 2**62  # the engine's patience for patience=None: every epoch of max_epochs trains
 # Hyperparameters named in a divergence error (with those the optimizer reads): the usual causes.
 _DIVERGENCE_PARAMS = ("optimizer", "lr", "lr_schedule", "batch_size", "activation", "init",
@@ -433,11 +434,15 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
                    for h in hidden):
             raise ValueError(f"hidden_layer_sizes must be positive integers; got {hidden!r}.")
         hidden = tuple(int(h) for h in hidden)
-        batch = min(AUTO_BATCH_SIZE, n_train) if self.batch_size == "auto" else self.batch_size
+        batch = AUTO_BATCH_SIZE if self.batch_size == "auto" else self.batch_size
+        if batch >= n_train:
+            # One full batch an epoch, n_train rows wide rounded up to a multiple of
+            # FULL_BATCH_ROUNDING (padding rows weigh nothing): folds of 118 and 119 rows then
+            # share a stack, and a member trains the same bits alone or in it.
+            batch = min(batch, -(-n_train // FULL_BATCH_ROUNDING) * FULL_BATCH_ROUNDING)
         arch = Architecture(n_features, hidden, n_outputs, self.activation, bool(self.batch_norm),
                             self._engine_loss())
-        return StackConfig(arch, self.optimizer, int(min(batch, n_train)), self._metric, dtype,
-                           device)
+        return StackConfig(arch, self.optimizer, int(batch), self._metric, dtype, device)
 
     def _member_config(self, seed, incremental=False):
         """This estimator's own hyperparameters, one member of a stack."""
