@@ -229,8 +229,8 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
     _metric = None  # the engine's validation score, a key of METRICS ('accuracy', 'r2', ...)
     _y_numeric = False
 
-    def _check_warm_targets(self, codes):
-        """Raise if a warm fit's targets (``codes``) cannot continue the fitted model."""
+    def _check_warm_targets(self, y):
+        """Raise if a warm fit's targets ``y`` cannot continue the fitted model."""
 
     def _target_weight(self, codes):
         """Per-row weight factor that depends on the target (``class_weight``); 1 by default."""
@@ -252,6 +252,12 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
             The fitted estimator.
         """
         return self._fit(X, y, sample_weight, X_val, y_val, incremental=False)
+
+    def _check_partial_fit(self):
+        """Raise where ``partial_fit`` cannot train, as scikit-learn's MLP does."""
+        if self.early_stopping:
+            # An epoch at a time has no held-out split to stop on.
+            raise ValueError("partial_fit does not support early_stopping=True")
 
     def _fit(self, X, y, sample_weight, X_val, y_val, incremental, classes=None):
         continuing = (self.warm_start or incremental) and hasattr(self, "model_")
@@ -275,7 +281,12 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
             # A copy: a fit that diverges leaves the previous model as it was.
             trainer = self.model_.select([0])
             trainer.members = [replace(plan.member, seed=int(trainer.seeds[0]))]
+            # Changed hyperparameters take effect now, as in scikit-learn: the member's own
+            # above, the optimizer and batch size here.
+            trainer.reconfigure(plan.config)
             trainer.reset_stopping()
+            if not incremental:
+                trainer.restart_schedule()
             epochs_before = int(trainer.epochs_done[0])
         else:
             trained = provided_trainer(plan)
@@ -366,9 +377,9 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         ``classes``) and warm starts (``continuing``: the fitted encoding, device and dtype)."""
         X, y = validate_data(self, X, y, reset=not continuing, dtype=[np.float64, np.float32],
                              multi_output=True, y_numeric=self._y_numeric)
-        Y, codes = self._encode_targets(y, reset=not continuing, classes=classes)
         if continuing and not incremental:
-            self._check_warm_targets(codes)
+            self._check_warm_targets(y)
+        Y, codes = self._encode_targets(y, reset=not continuing, classes=classes)
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
                                              ensure_non_negative=True)
         sample_weight = sample_weight * self._target_weight(codes)

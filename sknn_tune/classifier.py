@@ -125,14 +125,16 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                              f"fitted on {len(self.classes_)}.")
         return (y.toarray() if issparse(y) else np.asarray(y)).astype(np.float64)
 
-    def _check_warm_targets(self, codes):
-        # As scikit-learn's MLP: a warm fit sees every class again (partial_fit need not). A
-        # multilabel fit (no codes) has the same labels: its columns, checked when encoding.
-        if codes is not None and len(np.unique(codes)) != len(self.classes_):
+    def _check_warm_targets(self, y):
+        # As scikit-learn's MLP: a warm fit sees exactly the fitted classes again (partial_fit
+        # need not). A multilabel y's columns are checked when it is encoded.
+        if self.multilabel_ or _is_multilabel(y):
+            return
+        labels = np.unique(column_or_1d(y, warn=True))
+        if not np.array_equal(labels, self.classes_):
             raise ValueError(
                 "warm_start can only be used where `y` has the same classes as in the previous "
-                f"call to fit. Previously got {self.classes_}, `y` has "
-                f"{self.classes_[np.unique(codes)]}")
+                f"call to fit. Previously got {self.classes_}, `y` has {labels}")
 
     def _decode_targets(self, Y):
         if self.multilabel_:
@@ -172,6 +174,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self : object
             The estimator, trained one more epoch.
         """
+        self._check_partial_fit()
         first_call = _check_partial_fit_first_call(self, classes)
         return self._fit(X, y, sample_weight, None, None, incremental=True,
                          classes=self.classes_ if first_call else None)

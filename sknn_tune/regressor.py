@@ -104,6 +104,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self : object
             The estimator, trained one more epoch.
         """
+        self._check_partial_fit()
         return self._fit(X, y, sample_weight, None, None, incremental=True)
 
     def predict(self, X):

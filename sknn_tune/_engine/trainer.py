@@ -195,6 +195,7 @@ class MemberProgress(_MemberRows):
     plateau_wait: np.ndarray  # int64: epochs since plateau_best improved
     loss_best: np.ndarray  # float: the best training loss (convergence without validation)
     loss_wait: np.ndarray  # int64: epochs since it last improved by tol
+    schedule_start: np.ndarray  # int64: the epoch a max_epochs schedule's horizon began
 
     @classmethod
     def fresh(cls, m):
@@ -205,7 +206,8 @@ class MemberProgress(_MemberRows):
             best_value=np.full(m, np.inf), best_epoch=np.zeros(m, dtype=np.int64),
             wait=np.zeros(m, dtype=np.int64), plateau_factor=np.ones(m),
             plateau_best=np.full(m, np.inf), plateau_wait=np.zeros(m, dtype=np.int64),
-            loss_best=np.full(m, np.inf), loss_wait=np.zeros(m, dtype=np.int64))
+            loss_best=np.full(m, np.inf), loss_wait=np.zeros(m, dtype=np.int64),
+            schedule_start=np.zeros(m, dtype=np.int64))
 
     @staticmethod
     def _take(value, indices):
@@ -489,8 +491,14 @@ class StackedTrainer:
         factor = np.ones(len(self.members))
         for i, member in enumerate(self.members):
             one = slice(i, i + 1)
-            factor[one] = SCHEDULES[member.lr_schedule].factor(ScheduleInputs(
-                epoch=self.epochs_done[one].astype(float),
+            schedule = SCHEDULES[member.lr_schedule]
+            epoch = self.epochs_done[one]
+            if schedule.uses_max_epochs:
+                # The horizon starts again with every warm fit (restart_schedule) and, for
+                # partial_fit, every max_epochs epochs: never an lr of 0 for the epochs after.
+                epoch = (epoch - self.schedule_start[one]) % member.max_epochs
+            factor[one] = schedule.factor(ScheduleInputs(
+                epoch=epoch.astype(float),
                 decay=np.array([float(member.lr_decay)]), step=np.array([float(member.lr_step)]),
                 max_epochs=np.array([float(member.max_epochs)]),
                 plateau=self.plateau_factor[one]))
@@ -603,6 +611,23 @@ class StackedTrainer:
         self.wait[:] = 0
         self.loss_wait[:] = 0
 
+    def restart_schedule(self):
+        """Start the horizon of a ``max_epochs`` schedule (cosine) again: a warm fit's epochs
+        are its own ``max_epochs``, as its first fit's were."""
+        self.schedule_start = self.epochs_done.copy()
+
+    def reconfigure(self, config):
+        """Continue under ``config``: the same network, device and dtype; a new batch size takes
+        effect at the next epoch, and a new optimizer starts from its own fresh state."""
+        kept = ("architecture", "dtype", "device")
+        if any(getattr(config, name) != getattr(self.config, name) for name in kept):
+            raise ValueError(f"reconfigure keeps the {', '.join(kept)}; {config} changes them.")
+        if config.optimizer != self.config.optimizer:
+            self.steps = torch.zeros_like(self.steps)
+            self.state = {name: torch.zeros_like(self.params)
+                          for name in OPTIMIZERS[config.optimizer].state_names}
+        self.config = config
+
     # ----------------------------------------------------------------------------------------
     # results
 
@@ -705,7 +730,7 @@ class StackedTrainer:
         vars(self).update({k: v for k, v in state.items() if k not in known})
         m = len(state["members"])  # states saved before convergence was tracked lack these
         state = {"loss_best": np.full(m, np.inf), "loss_wait": np.zeros(m, dtype=np.int64),
-                 **state}
+                 "schedule_start": np.zeros(m, dtype=np.int64), **state}
         progress = MemberProgress.from_dict(state)
         self._assign(state["config"], list(state["members"]), MemberTensors.from_dict(state),
                      progress, _with_divergence_column(state["log"], progress.diverged),
