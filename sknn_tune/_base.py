@@ -12,6 +12,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
@@ -34,6 +35,7 @@ from ._engine import (
 )
 from ._engine.device import compute_dtype, resolve_device, usable_device
 from ._engine.network import split_flat
+from ._engine.rows import as_rows
 from ._fit_protocol import FitPlan, provided_trainer
 from ._sklearn_compat import Interval, StrOptions, _check_sample_weight, _fit_context
 from ._summary import model_summary
@@ -184,6 +186,11 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         self.device = device
         self.dtype = dtype
         self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # densified a batch of rows at a time
+        return tags
 
     def set_params(self, **params):
         """Set the parameters of this estimator (see :meth:`sklearn.base.BaseEstimator.set_params`).
@@ -375,7 +382,8 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
               classes=None, continuing=False):
         """:meth:`plan_fit` for ``fit``, ``partial_fit`` (``incremental``: no validation split,
         ``classes``) and warm starts (``continuing``: the fitted encoding, device and dtype)."""
-        X, y = validate_data(self, X, y, reset=not continuing, dtype=[np.float64, np.float32],
+        X, y = validate_data(self, X, y, reset=not continuing, accept_sparse=["csr", "csc"],
+                             dtype=[np.float64, np.float32],
                              multi_output=True, y_numeric=self._y_numeric)
         if continuing and not incremental:
             self._check_warm_targets(y)
@@ -392,11 +400,15 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
             if X_val is None or y_val is None:
                 raise ValueError("Pass both X_val and y_val, or neither.")
             X_val, y_val = validate_data(self, X_val, y_val, reset=False,
+                                         accept_sparse=["csr", "csc"],
                                          dtype=[np.float64, np.float32], multi_output=True,
                                          y_numeric=self._y_numeric)
             Y_val, _ = self._encode_targets(y_val, reset=False)
             val_rows = np.arange(n, n + X_val.shape[0])
-            X, Y = np.concatenate([X, X_val.astype(X.dtype)]), np.concatenate([Y, Y_val])
+            X_val = X_val.astype(X.dtype)
+            X = sp.vstack([X, X_val], format="csr") if sp.issparse(X) or sp.issparse(X_val) \
+                else np.concatenate([X, X_val])
+            Y = np.concatenate([Y, Y_val])
             sample_weight = np.concatenate([sample_weight, np.ones(X_val.shape[0])])
         elif self.early_stopping and not incremental:
             # Stratified by the labels themselves, so that errors name them.
@@ -524,7 +536,8 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
     def _predict_outputs(self, X):
         """Network outputs after the loss's link, as a numpy array ``(n, k)``."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        X = validate_data(self, X, reset=False, accept_sparse=["csr", "csc"],
+                          dtype=[np.float64, np.float32])
         model = self.model_
         device = usable_device(model.config.device)
         if model.params.device != device:
@@ -667,11 +680,7 @@ def _is_fitted_attribute(name):
     return name.endswith("_") and not name.startswith("__")
 
 
-def _as_tensor(array, dtype, device):
-    # torch cannot wrap read-only memory (memory-mapped inputs); copy those.
-    if not array.flags.writeable:
-        array = array.copy()
-    return torch.as_tensor(array, dtype=dtype, device=device)
+_as_tensor = as_rows  # a dense tensor, or sparse rows densified a batch at a time
 
 
 class _LiveMember:

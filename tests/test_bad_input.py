@@ -68,10 +68,10 @@ BAD_FITS = [
                  "Input y contains infinity", id="reg-inf-y"),
     pytest.param(clf, dict(X=X, y=with_value(np.arange(len(X)) % 2, np.nan)), ValueError,
                  "Input y contains NaN", id="clf-nan-y"),
-    pytest.param(clf, dict(X=sp.csr_matrix(X), y=Y_CLF), TypeError,
-                 "Sparse data was passed.*dense data is required", id="clf-sparse-csr-matrix"),
-    pytest.param(reg, dict(X=sp.csr_array(X), y=Y_REG), TypeError,
-                 "Sparse data was passed.*dense data is required", id="reg-sparse-csr-array"),
+    pytest.param(clf, dict(X=sp.csr_matrix(with_value(X, np.nan)), y=Y_CLF), ValueError,
+                 "Input X contains NaN", id="clf-sparse-csr-matrix-nan"),
+    pytest.param(reg, dict(X=sp.csr_array(with_value(X, np.inf)), y=Y_REG), ValueError,
+                 "Input X contains infinity", id="reg-sparse-csr-array-inf"),
     pytest.param(clf, dict(X=np.array([["x", "y", "z", "w"]] * 40, dtype=object), y=Y_CLF),
                  ValueError, "could not convert string to float", id="clf-object-strings"),
     pytest.param(reg, dict(X=X.astype(str).astype(object) + "kg", y=Y_REG), ValueError,
@@ -224,7 +224,7 @@ def test_failed_first_partial_fit_leaves_nothing_behind():
 @pytest.mark.parametrize(("args", "match"), [
     (dict(X=X[:, :3], y=Y_REG), "X has 3 features, but MLPRegressor is expecting 4"),
     (dict(X=X, y=Y_REG[:, 0]), "y has 1 outputs, but MLPRegressor was fitted with 2"),
-    (dict(X=sp.csr_matrix(X), y=Y_REG), "dense data is required"),
+    (dict(X=sp.csr_matrix(X[:, :3]), y=Y_REG), "X has 3 features, but MLPRegressor is expecting 4"),
     (dict(X=X, y=Y_REG, sample_weight=-ONES), "Negative values"),
 ])
 def test_failed_partial_fit_keeps_regressor_state(fitted, args, match):
@@ -247,7 +247,7 @@ def test_failed_partial_fit_keeps_regressor_state(fitted, args, match):
     (X[:0], ValueError, r"0 sample\(s\)"),
     (with_value(X, np.nan), ValueError, "Input X contains NaN"),
     (with_value(X, np.inf), ValueError, "Input X contains infinity"),
-    (sp.csr_matrix(X), TypeError, "dense data is required"),
+    (sp.csr_matrix(with_value(X, np.nan)), ValueError, "Input X contains NaN"),
     (X.reshape(40, 2, 2), ValueError, "Found array with dim 3"),
     (np.array([["x", "y", "z", "w"]], dtype=object), ValueError, "could not convert string"),
 ])

@@ -11,6 +11,7 @@ import functools
 
 import numpy as np
 import pytest
+import scipy.sparse
 import torch
 from sklearn.datasets import make_classification
 
@@ -60,14 +61,17 @@ def epoch_probe(monkeypatch):
     return calls, state
 
 
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
 @pytest.mark.parametrize("step_mode", ["eager", "static"])
-def test_no_host_sync_inside_an_epoch(epoch_probe, step_mode, monkeypatch):
+def test_no_host_sync_inside_an_epoch(epoch_probe, step_mode, sparse, monkeypatch):
     # "static": the step on static buffers with the column update, as a CUDA graph replays it.
     if step_mode == "static":
         monkeypatch.setattr(trainer, "_step_mode", lambda device: "static")
     calls, state = epoch_probe
     X, y = make_classification(100, 6, n_informative=4, n_redundant=0, n_classes=3,
                                random_state=0)
+    if sparse:  # rows densified a batch at a time on the device
+        X = scipy.sparse.csr_matrix(np.where(np.abs(X) > 1.0, X, 0.0))
     weight = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
     weight[:10] = 0.0
     est = MLPClassifier((8,), dropout=0.2, noise_std=0.1, early_stopping=True, patience=1,

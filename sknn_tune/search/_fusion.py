@@ -35,6 +35,7 @@ from .._base import _as_tensor, _BaseMLP
 from .._engine import SCHEDULES, MemberConfig, MemberData, StackConfig, StackedTrainer
 from .._engine import device as engine_device
 from .._engine.device import compute_dtype, resolve_device
+from .._engine.rows import stack_rows
 from .._fit_protocol import FitPlan
 from .._sklearn_compat import _check_method_params, _safe_split
 from ._dask import dask_client, train_on_dask
@@ -116,7 +117,7 @@ def train_stack(job):
         config = replace(config, device=device, dtype=dtype)
     # The thread's current CUDA device too: anything not placed explicitly lands there.
     with torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext():
-        X = torch.cat([_as_tensor(x, config.dtype, device) for x in job.X])
+        X = stack_rows(job.X, config.dtype, device)
         Y = torch.cat([_as_tensor(y, config.dtype, device) for y in job.Y])
         return _train_members(job, config, X, Y, list(range(len(job.members))))
 

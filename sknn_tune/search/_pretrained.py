@@ -9,6 +9,7 @@ and the training data of a trained member adopts that member instead of training
 import hashlib
 
 import numpy as np
+import scipy.sparse as sp
 
 from .._fit_protocol import providing
 
@@ -20,6 +21,11 @@ def array_digest(*arrays):
     for array in arrays:
         if array is None:
             digest.update(b"None")
+            continue
+        if sp.issparse(array):  # its shape, format and CSR arrays
+            array = array.tocsr()
+            digest.update(f"sparse{array.shape}".encode())
+            digest.update(array_digest(array.data, array.indices, array.indptr))
             continue
         array = np.ascontiguousarray(array)
         digest.update(f"{array.shape}{array.dtype}".encode())
