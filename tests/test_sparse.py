@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from sklearn.base import clone
 from sklearn.datasets import load_digits, make_regression
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.model_selection import GridSearchCV
@@ -64,9 +65,9 @@ def test_training_never_makes_the_whole_matrix_dense(monkeypatch):
     getitem = SparseRows.__getitem__
 
     def recorded(self, index):
-        dense = getitem(self, index)
-        largest.append(dense.numel())
-        return dense
+        rows = getitem(self, index)  # dense rows, or a SparseBatch of columns and values
+        largest.append(rows.numel() if isinstance(rows, torch.Tensor) else rows.values.numel())
+        return rows
 
     monkeypatch.setattr(SparseRows, "__getitem__", recorded)
     model = MLPClassifier((8,), max_epochs=2, batch_size=100, patience=None, random_state=0)
@@ -74,6 +75,28 @@ def test_training_never_makes_the_whole_matrix_dense(monkeypatch):
     assert model.predict(X[:5]).shape == (5,)
     assert max(largest) <= 1024 * 20000  # a batch, or a chunk of prediction rows
     assert max(largest) < X.shape[0] * X.shape[1] / 2
+
+
+@pytest.mark.parametrize("params", [{}, {"dropout": 0.2, "noise_std": 0.1, "batch_norm": True}],
+                         ids=["plain", "dropout-noise-batch-norm"])
+def test_sparse_first_layer_product_equals_dense(params):
+    # Rows under 1/8 full: the first layer multiplies the sparse rows (gathered weight rows,
+    # scattered weight gradient) instead of densifying them; the same model to rounding.
+    X = sp.random(600, 400, density=0.01, format="csr", random_state=0)
+    y = (np.asarray(X[:, :40].sum(axis=1)).ravel() > 0).astype(int)
+    assert isinstance(SparseRows(X, torch.float64, "cpu")[torch.tensor([[0, 1]])],
+                      rows_module.SparseBatch)
+    model = clf(early_stopping=True, **params)
+    dense, sparse = clone_fit(model, X.toarray(), y), clone_fit(model, X, y)
+    for a, b in zip(dense.coefs_ + dense.intercepts_, sparse.coefs_ + sparse.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(sparse.predict_proba(X), dense.predict_proba(X.toarray()),
+                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(sparse.history_["val_loss"], dense.history_["val_loss"], atol=1e-12)
+
+
+def clone_fit(model, X, y):
+    return clone(model).fit(X, y)
 
 
 def test_sparse_rows_gather_matches_dense_rows():
@@ -84,7 +107,7 @@ def test_sparse_rows_gather_matches_dense_rows():
     np.testing.assert_array_equal(rows[index].numpy(), X.toarray()[index.numpy()])
     np.testing.assert_array_equal(rows[None, 10:20].numpy()[0], X.toarray()[10:20])
     empty = SparseRows(sp.csr_matrix((4, 5)), torch.float32, "cpu")
-    assert empty[torch.tensor([0, 3])].abs().sum() == 0
+    assert rows_module.dense(empty[torch.tensor([0, 3])]).abs().sum() == 0
 
 
 def test_fused_search_over_one_hot_pipeline_equals_grid_search(trained):

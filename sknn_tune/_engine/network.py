@@ -16,6 +16,7 @@ from . import rng
 from .activations import ACTIVATIONS
 from .initializers import AUTO_INIT, INITIALIZERS
 from .losses import LOSSES
+from .rows import SparseBatch, first_layer
 
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.1
@@ -137,12 +138,14 @@ def forward_eval(arch, flat, buffers, x):
     h = x.expand(flat.shape[0], -1, -1) if x.shape[0] != flat.shape[0] else x
     n_hidden = len(arch.hidden_layer_sizes)
     for layer in range(n_hidden):
-        z = torch.baddbmm(p["bias", layer], h, p["weight", layer])
+        z = first_layer(h, p["weight", layer], p["bias", layer]) if layer == 0 else \
+            torch.baddbmm(p["bias", layer], h, p["weight", layer])
         if arch.batch_norm:
             mean, var = stats[layer]
             z = (z - mean) * torch.rsqrt(var + BN_EPS) * p["bn_weight", layer] + p["bn_bias", layer]
         h = act(z)
-    return torch.baddbmm(p["bias", n_hidden], h, p["weight", n_hidden])
+    return first_layer(h, p["weight", n_hidden], p["bias", n_hidden]) if n_hidden == 0 else \
+        torch.baddbmm(p["bias", n_hidden], h, p["weight", n_hidden])
 
 
 class TrainStep:
@@ -193,7 +196,8 @@ class TrainStep:
         h = x
         for layer in range(n_hidden):
             inputs.append(h)
-            z = torch.baddbmm(p["bias", layer], h, p["weight", layer])
+            z = first_layer(h, p["weight", layer], p["bias", layer]) if layer == 0 else \
+                torch.baddbmm(p["bias", layer], h, p["weight", layer])
             if arch.batch_norm:
                 z, cache, running = self._batch_norm(z, p, layer, stats[layer], valid, n_valid)
                 bn_cache.append(cache)
@@ -211,7 +215,8 @@ class TrainStep:
                 a = torch.where(mask, a * inv_keep, 0.0)
             h = a
         inputs.append(h)
-        out = torch.baddbmm(p["bias", n_hidden], h, p["weight", n_hidden])
+        out = first_layer(h, p["weight", n_hidden], p["bias", n_hidden]) if n_hidden == 0 else \
+            torch.baddbmm(p["bias", n_hidden], h, p["weight", n_hidden])
 
         loss, grad_out = self.loss.value_and_grad(out, target)
         if weight is None:  # every row real, every weight 1: a plain mean
@@ -224,7 +229,10 @@ class TrainStep:
             g = grad_out.mul_(scale)
 
         for layer in range(n_hidden, -1, -1):
-            self._write(grads["weight", layer], torch.bmm, inputs[layer].transpose(1, 2), g)
+            if isinstance(inputs[layer], SparseBatch):  # sparse input rows: scattered back
+                inputs[layer].weight_grad(g, out=grads["weight", layer])
+            else:
+                self._write(grads["weight", layer], torch.bmm, inputs[layer].transpose(1, 2), g)
             self._write(grads["bias", layer], torch.sum, g, 1, keepdim=True)
             if layer == 0:
                 break

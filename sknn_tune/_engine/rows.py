@@ -1,16 +1,29 @@
-"""Sparse inputs on the device, densified a batch of rows at a time.
+"""Sparse inputs on the device.
 
 A scipy CSR matrix (``TfidfVectorizer``, ``OneHotEncoder`` output) stays sparse on the device as
-its three CSR arrays; indexing it by a tensor of row numbers, as the trainer indexes its inputs
-(``X[batch_rows]``), returns those rows dense. Memory stays proportional to the non-zeros plus
-one batch. The gather has fixed shapes (every row is read through the widest row's number of
-non-zeros, ``width``, the missing ones masked), so it needs no host synchronisation inside an
-epoch, and the dense rows it gives are the same bits as the dense matrix's rows.
+its three CSR arrays. Indexing it by a tensor of row numbers, as the trainer indexes its inputs
+(``X[batch_rows]``), gathers those rows with fixed shapes (every row read through the widest row's
+number of non-zeros, ``width``, the missing ones masked), so no host synchronisation happens
+inside an epoch, and memory stays proportional to the non-zeros plus one batch. What the gather
+returns depends on how sparse the matrix is:
+
+* rows at most 1/``SPARSE_PRODUCT_MIN_RATIO`` full: a :class:`SparseBatch`, the rows' columns and
+  values, which the first layer multiplies by gathering the weight rows it needs (the work scales
+  with the non-zeros, as scikit-learn's sparse product does), and whose weight gradient it
+  scatters back;
+* denser rows (one-hot codes of a few columns): the rows dense, the same bits as the dense
+  matrix's rows.
 """
 
 import numpy as np
 import scipy.sparse as sp
 import torch
+
+# The first layer multiplies sparse rows directly when the widest row holds at most this
+# fraction's inverse of the columns; denser matrices are densified a batch of rows at a time.
+SPARSE_PRODUCT_MIN_RATIO = 8
+# Rows x width x units of gathered weights per chunk of a sparse product (bounds its memory).
+SPARSE_PRODUCT_CHUNK = 2**23
 
 
 class SparseRows:
@@ -52,10 +65,69 @@ class SparseRows:
         present = k < length[..., None]
         position = torch.where(present, start[..., None] + k, self.values.shape[0] - 1)
         values = torch.where(present, self.values[position], 0.0)
+        columns = self.col[position]
+        if self.width * SPARSE_PRODUCT_MIN_RATIO <= self.shape[1]:
+            return SparseBatch(columns, values, self.shape[1])
         dense = torch.zeros(*index.shape, self.shape[1], dtype=self.dtype, device=self.device)
         # Absent entries write 0 into column 0 of their row: add 0.0 there instead of writing.
-        dense.scatter_add_(-1, self.col[position], values)
+        dense.scatter_add_(-1, columns, values)
         return dense
+
+
+class SparseBatch:
+    """Sparse rows ``(M, n, n_features)`` as ``columns`` and ``values`` ``(M, n, width)`` (absent
+    entries: value 0 at column 0), for the first layer's products."""
+
+    def __init__(self, columns, values, n_features):
+        self.columns, self.values, self.n_features = columns, values, n_features
+        self.shape = (*columns.shape[:-1], n_features)
+        self.dtype, self.device = values.dtype, values.device
+
+    def __getitem__(self, index):  # X_epoch[:, cols]: a batch of the epoch's rows
+        return SparseBatch(self.columns[index], self.values[index], self.n_features)
+
+    def expand(self, m, *_):
+        """The same rows for ``m`` members (prediction broadcasts one input to every member)."""
+        return SparseBatch(self.columns.expand(m, -1, -1), self.values.expand(m, -1, -1),
+                           self.n_features)
+
+    def dense(self):
+        out = torch.zeros(self.shape, dtype=self.dtype, device=self.device)
+        return out.scatter_add_(-1, self.columns, self.values)
+
+    def matmul(self, weight):
+        """``rows @ weight`` for ``weight`` ``(M, n_features, units)``: ``(M, n, units)``."""
+        m, n, width = self.columns.shape
+        units = weight.shape[-1]
+        chunk = max(1, SPARSE_PRODUCT_CHUNK // max(1, m * width * units))
+        parts = []
+        for start in range(0, n, chunk):
+            columns = self.columns[:, start:start + chunk]
+            rows = weight.gather(1, columns.reshape(m, -1, 1).expand(-1, -1, units))
+            rows = rows.view(m, columns.shape[1], width, units)
+            parts.append(torch.matmul(self.values[:, start:start + chunk, None, :], rows)[:, :, 0])
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+
+    def weight_grad(self, g, out):
+        """``rows^T @ g`` into ``out`` ``(M, n_features, units)`` (zeroed first)."""
+        m, n, width = self.columns.shape
+        units = g.shape[-1]
+        out.zero_()
+        contributions = (self.values[..., None] * g[:, :, None, :]).reshape(m, n * width, units)
+        out.scatter_add_(1, self.columns.reshape(m, -1, 1).expand(-1, -1, units), contributions)
+        return out
+
+
+def dense(x):
+    """``x`` as a dense tensor (a :class:`SparseBatch` made dense)."""
+    return x.dense() if isinstance(x, SparseBatch) else x
+
+
+def first_layer(x, weight, bias):
+    """``bias + x @ weight`` for dense ``x`` or a :class:`SparseBatch`."""
+    if isinstance(x, SparseBatch):
+        return x.matmul(weight).add_(bias)
+    return torch.baddbmm(bias, x, weight)
 
 
 def as_rows(array, dtype, device):

@@ -27,6 +27,7 @@ from .network import (
     initial_parameters,
 )
 from .optimizers import OPTIMIZERS
+from .rows import dense as dense_rows
 from .schedules import SCHEDULES, ScheduleInputs
 
 PREDICT_CHUNK_ROWS = 65536
@@ -437,13 +438,13 @@ class StackedTrainer:
             else:
                 idx = batch_rows[:, cols]
                 x, y = X[idx], Y[idx]
-            if static is not None:
-                static.load(x, y, batch_weight[:, cols, None], real[:, cols, None],
+            if static is not None:  # static buffers hold dense rows
+                static.load(dense_rows(x), y, batch_weight[:, cols, None], real[:, cols, None],
                             static_keys[s], active_steps_t[:, s, None])
                 static.run(update)
                 continue
             if plan.noise is not None:
-                x = x + plan.noise * rng.normal(rng.member_keys(step_keys_base, s, rng.NOISE),
+                x = dense_rows(x) + plan.noise * rng.normal(rng.member_keys(step_keys_base, s, rng.NOISE),
                                                 x.shape[1:], dtype)
             every_row_real = (s + 1) * batch <= n_min
             valid = None if every_row_real else real[:, cols, None].to(dtype)
