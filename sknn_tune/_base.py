@@ -32,7 +32,7 @@ from ._engine import (
     StackConfig,
     StackedTrainer,
 )
-from ._engine.device import compute_dtype, resolve_device, usable_device
+from ._engine.device import compute_dtype, continuing_placement, resolve_device, usable_device
 from ._engine.network import split_flat
 from ._fit_protocol import FitPlan, provided_trainer
 from ._sklearn_compat import Interval, StrOptions, _check_sample_weight, _fit_context
@@ -272,7 +272,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         epochs_before = 0
         if continuing:
             # A copy: a fit that diverges leaves the previous model as it was.
-            trainer = self.model_.select([0])
+            trainer = self.model_.select([0]).to(plan.config.device, plan.config.dtype)
             trainer.members = [replace(plan.member, seed=int(trainer.seeds[0]))]
             trainer.reset_stopping()
             epochs_before = int(trainer.epochs_done[0])
@@ -397,7 +397,9 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 stacklevel=4)
 
         if continuing:
-            device, dtype = self.model_.config.device, self.model_.config.dtype
+            device, dtype = continuing_placement(self.device, self.dtype,
+                                                 self.model_.config.device,
+                                                 self.model_.config.dtype)
         else:
             device = resolve_device(self.device)
             dtype = compute_dtype(device, X.dtype.name, self.dtype)

@@ -163,9 +163,15 @@ class MemberTensors(_MemberRows):
             return {name: torch.cat([v[name] for v in values]) for name in values[0]}
         return torch.cat(values)
 
-    def to(self, device):
-        """The same state on ``device`` (tensors already there are not copied)."""
-        return type(self)(**{name: _per_tensor(value, lambda t: t.to(device))
+    def to(self, device, dtype=None):
+        """The same state on ``device``, the network's state in ``dtype`` when given (tensors
+        already there are not copied; seeds and step counts keep their own dtypes)."""
+        def move(name, tensor):
+            if dtype is None or name in ("seeds", "steps"):
+                return tensor.to(device)
+            return tensor.to(device, dtype)
+
+        return type(self)(**{name: _per_tensor(value, lambda t, name=name: move(name, t))
                              for name, value in self.as_dict().items()})
 
 
@@ -644,11 +650,14 @@ class StackedTrainer:
             MemberProgress.concat([t.progress for t in trainers]),
             _stacked_logs(trainers), any(t.interrupted for t in trainers))
 
-    def to(self, device):
-        """Move every tensor to ``device`` (used when unpickling a CUDA model without a GPU)."""
+    def to(self, device, dtype=None):
+        """Move every tensor to ``device``, and the network to ``dtype`` when given (a model
+        unpickled without its GPU; a loaded or unpickled model that continues training where its
+        estimator's ``device`` resolves now)."""
         device = torch.device(device)
-        self.config = replace(self.config, device=device)
-        self.tensors = self.tensors.to(device)
+        dtype = self.config.dtype if dtype is None else dtype
+        self.config = replace(self.config, device=device, dtype=dtype)
+        self.tensors = self.tensors.to(device, dtype)
         return self
 
     def __getstate__(self):
