@@ -155,6 +155,8 @@ class MemberTensors(_MemberRows):
 
     @staticmethod
     def _take(value, indices):
+        if isinstance(indices, slice):  # one member (see StackedTrainer.select): a view, copied
+            return _per_tensor(value, lambda t: t[indices].clone())
         return _per_tensor(value, lambda t: t[torch.as_tensor(indices, device=t.device)].clone())
 
     @staticmethod
@@ -205,7 +207,7 @@ class MemberProgress(_MemberRows):
 
     @staticmethod
     def _take(value, indices):
-        return value[np.asarray(indices)].copy()
+        return value[indices if isinstance(indices, slice) else np.asarray(indices)].copy()
 
     @staticmethod
     def _join(values):
@@ -626,10 +628,14 @@ class StackedTrainer:
     def select(self, indices):
         """A trainer holding only the members at ``indices``, sharing nothing mutable."""
         host_idx = np.asarray(indices)
+        # One member (each fit of a fused search adopts one, per fit): a slice, which indexes a
+        # tensor without building an index tensor for each field.
+        take = (slice(int(host_idx[0]), int(host_idx[0]) + 1) if host_idx.shape == (1,)
+                else host_idx)
         return self._from_parts(
-            self.config, [self.members[i] for i in host_idx], self.tensors.select(host_idx),
-            self.progress.select(host_idx),
-            [{name: column[host_idx].copy() for name, column in entry.items()}
+            self.config, [self.members[i] for i in host_idx], self.tensors.select(take),
+            self.progress.select(take),
+            [{name: column[take].copy() for name, column in entry.items()}
              for entry in self.log],
             self.interrupted)
 
