@@ -33,7 +33,7 @@ from ._engine import (
     StackConfig,
     StackedTrainer,
 )
-from ._engine.device import compute_dtype, resolve_device, usable_device
+from ._engine.device import compute_dtype, continuing_placement, resolve_device, usable_device
 from ._engine.network import split_flat
 from ._engine.rows import as_rows
 from ._fit_protocol import FitPlan, provided_trainer
@@ -286,7 +286,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         epochs_before = 0
         if continuing:
             # A copy: a fit that diverges leaves the previous model as it was.
-            trainer = self.model_.select([0])
+            trainer = self.model_.select([0]).to(plan.config.device, plan.config.dtype)
             trainer.members = [replace(plan.member, seed=int(trainer.seeds[0]))]
             # Changed hyperparameters take effect now, as in scikit-learn: the member's own
             # above, the optimizer and batch size here.
@@ -421,7 +421,9 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 stacklevel=4)
 
         if continuing:
-            device, dtype = self.model_.config.device, self.model_.config.dtype
+            device, dtype = continuing_placement(self.device, self.dtype,
+                                                 self.model_.config.device,
+                                                 self.model_.config.dtype)
         else:
             device = resolve_device(self.device)
             dtype = compute_dtype(device, X.dtype.name, self.dtype)

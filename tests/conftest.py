@@ -2,6 +2,7 @@ import os
 import sys
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 import torch
 
@@ -26,12 +27,61 @@ def pytest_configure(config):
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise pytest.UsageError(f"--device {device}: CUDA is not available here")
     os.environ["SKNN_TUNE_DEVICE"] = device
+    config.addinivalue_line(
+        "markers", "cpu_only: compares with a CPU float64 reference bit for bit or to 1e-6 "
+                   "(scikit-learn's MLP, skorch, torch.optim) or checks CPU behaviour: skipped "
+                   "when --device is not cpu")
+
+
+def pytest_collection_modifyitems(config, items):
+    if run_device().type == "cpu":
+        return
+    skip = pytest.mark.skip(reason=f"CPU-only test; this run's device is {run_device()}")
+    for item in items:
+        if item.get_closest_marker("cpu_only"):
+            item.add_marker(skip)
 
 
 @pytest.fixture
 def test_device():
     """The device of this run (``--device``), as a torch.device."""
-    return torch.device(os.environ["SKNN_TUNE_DEVICE"])
+    return run_device()
+
+
+# ----------------------------------------------------------------------------------------------
+# tolerances: the CPU is exact, a GPU within the design's tolerance
+
+# Fusion invariance on CUDA (DESIGN.md): float32 kernels of a stack and of one member reduce in
+# other orders, so a member trained in a stack agrees with it trained alone to about 1e-3.
+CUDA_TRAINING_TOLERANCE = 1e-3
+
+
+def run_device():
+    """The device ``device='auto'`` means in this run (``--device``; set by pytest_configure,
+    before the test modules are imported)."""
+    return torch.device(os.environ.get("SKNN_TUNE_DEVICE", "cpu"))
+
+
+def training_tolerance(cpu=0.0):
+    """Absolute tolerance between two trainings of the same member (stacked or alone, fused or
+    sequential search): ``cpu`` on the CPU (0: bitwise), the design's tolerance on a GPU."""
+    return cpu if run_device().type == "cpu" else max(cpu, CUDA_TRAINING_TOLERANCE)
+
+
+def assert_same_training(a, b, cpu_atol=0.0, err_msg=""):
+    """``a`` and ``b`` (arrays or tensors: weights, scores, predictions) come from the same
+    training: equal to ``cpu_atol`` on the CPU (bit for bit by default), within the design's
+    tolerance on a GPU (relative as well, for large values such as losses)."""
+    a, b = (x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+            for x in (a, b))
+    atol = training_tolerance(cpu_atol)
+    if atol == 0:
+        np.testing.assert_array_equal(a, b, err_msg=err_msg)
+    else:
+        rtol = 0 if run_device().type == "cpu" else CUDA_TRAINING_TOLERANCE
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, equal_nan=True, err_msg=err_msg)
+
+
 
 
 # ----------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from conftest import assert_same_training
 from sklearn.datasets import make_classification
 from sklearn.model_selection import GridSearchCV
 
@@ -40,5 +41,5 @@ def test_fused_equals_sequential_in_both_dtypes(dtype):
     fused = FusedGridSearchCV(clf(dtype=dtype), grid, cv=3).fit(X, Y)
     ref = GridSearchCV(clf(dtype=dtype), grid, cv=3).fit(X, Y)
     for key in ("mean_test_score", "split0_test_score", "split2_test_score"):
-        np.testing.assert_array_equal(fused.cv_results_[key], ref.cv_results_[key])
+        assert_same_training(fused.cv_results_[key], ref.cv_results_[key], err_msg=key)
     assert fused.best_estimator_.model_.params.dtype == getattr(torch, dtype)

@@ -17,6 +17,9 @@ from sknn_tune import MLPClassifier, MLPRegressor
 from sknn_tune._engine import ACTIVATIONS, OPTIMIZERS
 from sknn_tune.interop import SoftmaxSquaredError, to_skorch, to_torch
 
+# The exported networks and skorch run on the CPU and are compared to 1e-12: CPU runs only.
+pytestmark = pytest.mark.cpu_only
+
 LABELS = np.array(["cat", "dog", "emu"])
 
 

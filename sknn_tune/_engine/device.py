@@ -43,6 +43,24 @@ def compute_dtype(device, input_dtype, requested=None):
     return torch.float32 if input_dtype == "float32" else torch.float64
 
 
+def continuing_placement(device, dtype, model_device, model_dtype):
+    """``(device, dtype)`` a fitted model continues training in (``warm_start``, ``partial_fit``).
+
+    Where the estimator's ``device`` resolves now: a model loaded or unpickled on the CPU moves
+    to the GPU that ``'auto'`` finds. On its own device the model keeps its dtype; moved, it
+    takes the dtype a fresh fit there would (:func:`compute_dtype` of the model's dtype and the
+    estimator's ``dtype``: float32 on a GPU unless ``dtype='float64'``). A ``device`` that is not
+    usable here (a model saved with ``device='cuda'``, loaded without one) leaves it where it is.
+    """
+    try:
+        device = resolve_device(device)
+    except ValueError:
+        return model_device, model_dtype
+    if device == model_device:
+        return model_device, model_dtype
+    return device, compute_dtype(device, str(model_dtype).removeprefix("torch."), dtype)
+
+
 def usable_device(device):
     """``device`` if it is usable here, else CPU (a model pickled on a GPU machine, loaded without)."""
     if device.type == "cuda" and not torch.cuda.is_available():

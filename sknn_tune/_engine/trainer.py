@@ -166,6 +166,8 @@ class MemberTensors(_MemberRows):
 
     @staticmethod
     def _take(value, indices):
+        if isinstance(indices, slice):  # one member (see StackedTrainer.select): a view, copied
+            return _per_tensor(value, lambda t: t[indices].clone())
         return _per_tensor(value, lambda t: t[torch.as_tensor(indices, device=t.device)].clone())
 
     @staticmethod
@@ -174,9 +176,15 @@ class MemberTensors(_MemberRows):
             return {name: torch.cat([v[name] for v in values]) for name in values[0]}
         return torch.cat(values)
 
-    def to(self, device):
-        """The same state on ``device`` (tensors already there are not copied)."""
-        return type(self)(**{name: _per_tensor(value, lambda t: t.to(device))
+    def to(self, device, dtype=None):
+        """The same state on ``device``, the network's state in ``dtype`` when given (tensors
+        already there are not copied; seeds and step counts keep their own dtypes)."""
+        def move(name, tensor):
+            if dtype is None or name in ("seeds", "steps"):
+                return tensor.to(device)
+            return tensor.to(device, dtype)
+
+        return type(self)(**{name: _per_tensor(value, lambda t, name=name: move(name, t))
                              for name, value in self.as_dict().items()})
 
 
@@ -212,7 +220,7 @@ class MemberProgress(_MemberRows):
 
     @staticmethod
     def _take(value, indices):
-        return value[np.asarray(indices)].copy()
+        return value[indices if isinstance(indices, slice) else np.asarray(indices)].copy()
 
     @staticmethod
     def _join(values):
@@ -683,10 +691,14 @@ class StackedTrainer:
     def select(self, indices):
         """A trainer holding only the members at ``indices``, sharing nothing mutable."""
         host_idx = np.asarray(indices)
+        # One member (each fit of a fused search adopts one, per fit): a slice, which indexes a
+        # tensor without building an index tensor for each field.
+        take = (slice(int(host_idx[0]), int(host_idx[0]) + 1) if host_idx.shape == (1,)
+                else host_idx)
         return self._from_parts(
-            self.config, [self.members[i] for i in host_idx], self.tensors.select(host_idx),
-            self.progress.select(host_idx),
-            [{name: column[host_idx].copy() for name, column in entry.items()}
+            self.config, [self.members[i] for i in host_idx], self.tensors.select(take),
+            self.progress.select(take),
+            [{name: column[take].copy() for name, column in entry.items()}
              for entry in self.log],
             self.interrupted)
 
@@ -707,11 +719,14 @@ class StackedTrainer:
             MemberProgress.concat([t.progress for t in trainers]),
             _stacked_logs(trainers), any(t.interrupted for t in trainers))
 
-    def to(self, device):
-        """Move every tensor to ``device`` (used when unpickling a CUDA model without a GPU)."""
+    def to(self, device, dtype=None):
+        """Move every tensor to ``device``, and the network to ``dtype`` when given (a model
+        unpickled without its GPU; a loaded or unpickled model that continues training where its
+        estimator's ``device`` resolves now)."""
         device = torch.device(device)
-        self.config = replace(self.config, device=device)
-        self.tensors = self.tensors.to(device)
+        dtype = self.config.dtype if dtype is None else dtype
+        self.config = replace(self.config, device=device, dtype=dtype)
+        self.tensors = self.tensors.to(device, dtype)
         return self
 
     def __getstate__(self):

@@ -380,8 +380,9 @@ class Fusion:
         per_member = itemsize * (8 * arch.n_parameters() + activations
                                  + 2 * n_rows * (arch.n_features + arch.n_outputs))
         if config.device.type == "cuda":
-            return max(1, int(GPU_MEMORY_SHARE * torch.cuda.mem_get_info(config.device)[0]
-                              // per_member))
+            # Stacks that train at once on this GPU share its free memory.
+            share = GPU_MEMORY_SHARE / self._stacks_per_device(group[0].spread is not None)
+            return max(1, int(share * torch.cuda.mem_get_info(config.device)[0] // per_member))
         return max(1, min(CPU_MAX_MEMBERS, int(CPU_MEMORY_BUDGET // per_member)))
 
     def _parallel_stacks(self):
@@ -389,6 +390,12 @@ class Fusion:
         n_jobs = self.n_jobs if self.n_jobs is not None else self._context_n_jobs
         workers = self.backend.effective_n_jobs(1 if n_jobs is None else n_jobs)
         return max(workers, len(engine_device.available_devices()), 1)
+
+    def _stacks_per_device(self, spread):
+        """How many stacks may train at once on one GPU: the concurrent stacks over the GPUs
+        they are spread over (all on one device when the estimator names its device)."""
+        devices = len(engine_device.available_devices()) if spread else 1
+        return max(1, math.ceil(self._parallel_stacks() / max(1, devices)))
 
     def _cpu_threads(self):
         """Threads that train CPU stacks at once in this process: ``n_jobs`` of the threading
