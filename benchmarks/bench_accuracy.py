@@ -17,6 +17,10 @@ Candidate defaults are evaluated by passing our hyperparameters as overrides, fo
     python benchmarks/bench_accuracy.py --ours max_epochs=100 \\
         --reuse-sklearn benchmarks/results/bench_accuracy.json --out benchmarks/results/e100.json
 
+``--rst PATH`` also writes the table as reStructuredText, with the command and date, for the
+documentation (``docs/_generated/accuracy.inc``, included by ``docs/comparison.rst``; not
+``.rst``, which Sphinx would read as a page of its own).
+
 ``--quick`` runs 1 seed on data sets of at most 500 rows. Data sets are bundled with scikit-learn
 or generated; nothing is downloaded. Every set has at most 2000 rows.
 """
@@ -39,6 +43,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# the checkout's sknn_tune, not an installed one elsewhere (the script's folder, not the working
+# directory, is first on sys.path)
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 from _common import (
     describe_machine,
     fit_once,
@@ -232,6 +239,27 @@ COLUMNS = [("dataset", "data set", "s"), ("task", "task", "s"), ("n_rows", "rows
            ("sklearn_epochs", "sklearn epochs", ".0f"), ("ours_epochs", "ours epochs", ".0f")]
 
 
+RST_COLUMNS = [c for c in COLUMNS if c[0] in (
+    "dataset", "task", "n_rows", "sklearn_mean", "ours_mean", "diff", "diff_se", "ok",
+    "sklearn_fit_cpu_s", "ours_fit_cpu_s", "ours_epochs")]
+
+
+def format_rst_table(rows, columns, argv, info, n_ok):
+    """The table as an RST ``list-table``, preceded by the command, date and machine that made it."""
+    def cell(value, fmt):
+        return "n/a" if value is None else format(value, fmt)
+
+    command = " ".join(["python benchmarks/bench_accuracy.py", *argv])
+    lines = [f"Measured {time.strftime('%Y-%m-%d', time.gmtime())} with ``{command}``",
+             f"({describe_machine(info)}); ours >= scikit-learn on {n_ok} of {len(rows)} data "
+             "sets.", "", ".. list-table::", "   :header-rows: 1", ""]
+    for cells in ([header for _, header, _ in columns],
+                  *([cell(row.get(key), fmt) for key, _, fmt in columns] for row in rows)):
+        lines.append("   * - " + cells[0])
+        lines += [f"     - {c}" for c in cells[1:]]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -249,6 +277,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1, help="torch/BLAS threads (default 1)")
     parser.add_argument("--out", help="JSON path (default benchmarks/results/bench_accuracy.json)")
     parser.add_argument("--markdown", action="store_true", help="also print a markdown table")
+    parser.add_argument("--rst", metavar="PATH", help="also write the table as reStructuredText")
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     if args.seeds is None:
         args.seeds = 1 if args.quick else 3
@@ -271,6 +301,11 @@ def main(argv=None):
         "machine": info, "ours_overrides": overrides, "sklearn_overrides": sk_overrides,
         "quick": args.quick, "rows": rows, "n_ok": n_ok}, path=args.out)
     print(f"wrote {path}")
+    if args.rst:
+        rst = Path(args.rst)
+        rst.parent.mkdir(parents=True, exist_ok=True)
+        rst.write_text(format_rst_table(rows, RST_COLUMNS, argv, info, n_ok))
+        print(f"wrote {rst}")
     return rows
 
 

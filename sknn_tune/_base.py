@@ -725,8 +725,10 @@ SHARED_PARAMETERS_DOC = f"""\
     batch_norm : bool, default=False
         Batch normalisation after each hidden affine layer; running statistics are used at predict.
     init : {_options(["auto", *INITIALIZERS])}, default='auto'
-        Weight initialiser. 'auto' is He (uniform) for the ReLU family and Xavier/Glorot (uniform)
-        for tanh, sigmoid and identity; 'normal' draws from N(0, 0.05^2). Biases start at zero.
+        Initialiser. 'auto' is 'sklearn' for every activation: scikit-learn's MLP initialisation,
+        weights and biases uniform in +-sqrt(6 / (fan_in + fan_out)) (+-sqrt(2 / ...) for
+        'sigmoid'), with which the defaults cross-validate as well as scikit-learn's default MLP.
+        'normal' draws from N(0, 0.05^2). The initialisers other than 'sklearn' start biases at zero.
     optimizer : {_options(OPTIMIZERS)}, default='adam'
         Update rule; each follows ``torch.optim`` exactly (SGD, SGD with momentum, SGD with
         Nesterov momentum, Adagrad, RMSprop, Adam, AdamW).

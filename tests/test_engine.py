@@ -132,6 +132,7 @@ def _torch_init(name, fan_in, fan_out):
     init = torch.nn.init
     {
         "xavier_uniform": lambda: init.xavier_uniform_(w),
+        "sklearn": lambda: init.xavier_uniform_(w),  # Glorot uniform but for the sigmoid
         "xavier_normal": lambda: init.xavier_normal_(w),
         "he_uniform": lambda: init.kaiming_uniform_(w, nonlinearity="relu"),
         "he_normal": lambda: init.kaiming_normal_(w, nonlinearity="relu"),
@@ -146,8 +147,8 @@ def _torch_init(name, fan_in, fan_out):
         (LOSSES, LOSS_REFERENCES),
         (ACTIVATIONS, ACTIVATION_REFERENCES),
         (METRICS, METRIC_REFERENCES),
-        (INITIALIZERS, {k: None for k in ("xavier_uniform", "xavier_normal", "he_uniform", "he_normal",
-                                          "normal")}),
+        (INITIALIZERS, {k: None for k in ("sklearn", "xavier_uniform", "xavier_normal", "he_uniform",
+                                          "he_normal", "normal")}),
         (SCHEDULES, {k: None for k in ("constant", "step", "exponential", "inverse", "cosine", "plateau")}),
     ],
     ids=["losses", "activations", "metrics", "initializers", "schedules"],
@@ -205,10 +206,31 @@ def test_initializer_matches_torch_nn_init_scale(name):
     theirs = torch.stack([_torch_init(name, fan_in, fan_out) for _ in range(4)])
     np.testing.assert_allclose(ours.std().item(), theirs.std().item(), rtol=0.03)
     assert abs(ours.mean().item()) < 0.05 * theirs.std().item()
-    if name.endswith("uniform"):
+    if name.endswith("uniform") or name == "sklearn":
         bound = theirs.abs().max().item()
         assert ours.abs().max().item() <= bound * (1 + 1e-3)
         assert ours.abs().max().item() >= 0.98 * bound
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+def test_sklearn_init_draws_weights_and_biases_as_sklearn_mlp(activation):
+    # scikit-learn's _init_coef: weights and biases U(-b, b), b = sqrt(6 / (fan_in + fan_out)),
+    # sqrt(2 / ...) for the logistic sigmoid; init='auto' is this for every activation.
+    arch = Architecture(30, (50,), 20, activation, False, "squared_error")
+    seeds = torch.arange(16)
+    for init in ("sklearn", "auto"):
+        views = split_flat(initial_parameters(arch, seeds, [init] * 16, DTYPE, CPU),
+                           arch.parameter_layout())
+        for layer, (fan_in, fan_out) in enumerate([(30, 50), (50, 20)]):
+            bound = np.sqrt((2.0 if activation == "sigmoid" else 6.0) / (fan_in + fan_out))
+            for name in ("weight", "bias"):
+                values = views[name, layer]
+                assert values.abs().max().item() <= bound
+                assert values.abs().max().item() >= 0.9 * bound
+                np.testing.assert_allclose(values.std().item(), bound / np.sqrt(3), rtol=0.1)
+    zero_bias = split_flat(initial_parameters(arch, seeds, ["xavier_uniform"] * 16, DTYPE, CPU),
+                           arch.parameter_layout())["bias", 0]
+    assert (zero_bias == 0).all()
 
 
 def test_initial_parameters_per_member_independent_of_stack():
@@ -223,10 +245,12 @@ def test_initial_parameters_per_member_independent_of_stack():
     for (name, _), value in views.items():
         if name == "bn_weight":
             assert torch.all(value == 1)
+        elif name == "bias":  # drawn by 'auto' (member 0) only
+            assert torch.all(value[1:] == 0) and torch.all(value[0] != 0)
         elif name != "weight":
             assert torch.all(value == 0)
     assert not torch.equal(views["weight", 0][0], views["weight", 0][1])
-    # 'auto' for tanh is xavier_uniform: within its bound.
+    # 'auto' is scikit-learn's Glorot uniform: within its bound.
     assert views["weight", 0][0].abs().max() <= math.sqrt(6.0 / (5 + 7))
 
 
@@ -752,7 +776,9 @@ def test_early_stopping_and_best_weights(batch_norm):
     X = torch.randn(60, 4, generator=gen, dtype=DTYPE)
     Y = F.one_hot(torch.randint(3, (60,), generator=gen), 3).to(DTYPE)
     config = _stack("adam", batch_size=10, batch_norm=batch_norm, hidden=(32,))
-    common = {"seed": 9, "lr": 0.05, "max_epochs": 40, "patience": 3, "tol": 1e-3}
+    # the scenario (best epoch after the first) was built with Glorot weights and zero biases
+    common = {"seed": 9, "lr": 0.05, "max_epochs": 40, "patience": 3, "tol": 1e-3,
+              "init": "xavier_uniform"}
     members = [MemberConfig(early_stopping=True, restore_best_weights=True, **common),
                MemberConfig(early_stopping=True, restore_best_weights=False, **common),
                MemberConfig(early_stopping=False, **common)]

@@ -14,7 +14,7 @@ import torch
 
 from . import rng
 from .activations import ACTIVATIONS
-from .initializers import AUTO_INIT, INITIALIZERS
+from .initializers import AUTO_INIT, BIAS_INITIALIZERS, INITIALIZERS
 from .losses import LOSSES
 from .rows import SparseBatch, first_layer
 
@@ -88,20 +88,25 @@ def initial_parameters(arch, seeds, inits, dtype, device):
     m = len(seeds)
     flat = torch.zeros(m, arch.row_width(), dtype=dtype, device=device)
     views = split_flat(flat, arch.parameter_layout())
+    resolved = [AUTO_INIT[act.init_family] if init == "auto" else init for init in inits]
     for name, layer, shape in arch.parameter_layout():
         if name == "bn_weight":
             views[name, layer].fill_(1.0)
-        if name != "weight":
+        if name == "weight":
+            registry, keys = INITIALIZERS, rng.member_keys(seeds, rng.INIT, layer)
+        elif name == "bias":
+            # a stream of its own, so that drawing biases leaves the weights' draws unchanged
+            registry, keys = BIAS_INITIALIZERS, rng.member_keys(seeds, rng.INIT, layer, 1)
+        else:
             continue
-        keys = rng.member_keys(seeds, rng.INIT, layer)
+        fan_in, fan_out = arch.layer_sizes[layer], arch.layer_sizes[layer + 1]
 
         def draw(kind, keys=keys, shape=shape):
             return (rng.uniform if kind == "uniform" else rng.normal)(keys, shape, dtype)
 
-        for init in set(inits):
-            rows = [i for i, name_i in enumerate(inits) if name_i == init]
-            resolved = AUTO_INIT[act.init_family] if init == "auto" else init
-            values = INITIALIZERS[resolved](draw, *shape)
+        for init in set(resolved) & set(registry):
+            rows = [i for i, name_i in enumerate(resolved) if name_i == init]
+            values = registry[init](draw, fan_in, fan_out, arch.activation)
             views[name, layer][rows] = values[rows]
     return flat
 
