@@ -8,11 +8,17 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 from sklearn.exceptions import FitFailedWarning
-from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
+from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+from sklearn.model_selection import GridSearchCV, HalvingGridSearchCV, RandomizedSearchCV
 from sklearn.model_selection import cross_validate as sk_cross_validate
 from test_search import assert_same_search
 
-from sknn_tune import FusedGridSearchCV, FusedRandomizedSearchCV, MLPClassifier
+from sknn_tune import (
+    FusedGridSearchCV,
+    FusedHalvingGridSearchCV,
+    FusedRandomizedSearchCV,
+    MLPClassifier,
+)
 from sknn_tune.model_selection import cross_validate
 
 X, Y = load_iris(return_X_y=True)
@@ -106,3 +112,43 @@ def test_randomized_search_and_cross_validate_go_on():
     with pytest.raises(ValueError) as ours:
         cross_validate(bad, X, Y, cv=3)
     assert _without_tracebacks(str(ours.value)) == _without_tracebacks(str(theirs.value))
+
+
+def _picky_estimator():
+    return MLPClassifier(early_stopping=True, scoring=picky_scorer, batch_size="auto",
+                         **{**SMALL, "max_epochs": 4})
+
+
+@pytest.mark.filterwarnings("ignore:One or more of the t:UserWarning")
+def test_halving_search_with_a_failing_member_equals_sklearn():
+    kwargs = dict(resource="max_epochs", max_resources=4, min_resources=2, factor=2, cv=3,
+                  refit=False, random_state=0)
+    grid = {"lr": [1e-3, 2e-3, 1e-2]}
+    with pytest.warns(FitFailedWarning, match="picky scorer"):
+        fused = FusedHalvingGridSearchCV(_picky_estimator(), grid, **kwargs).fit(X, Y)
+    with pytest.warns(FitFailedWarning, match="picky scorer"):
+        ref = HalvingGridSearchCV(_picky_estimator(), grid, **kwargs).fit(X, Y)
+    assert_same_search(fused, ref, X)
+
+
+@pytest.mark.filterwarnings("ignore:One or more of the t:UserWarning")
+def test_optuna_failing_member_is_a_failed_trial(trained):
+    optuna = pytest.importorskip("optuna")
+    from optuna.distributions import CategoricalDistribution
+    from optuna.trial import TrialState
+
+    from sknn_tune import FusedOptunaSearchCV
+
+    study = optuna.create_study(direction="maximize")
+    for lr in (1e-3, 1e-2):
+        study.enqueue_trial({"lr": lr})
+    search = FusedOptunaSearchCV(_picky_estimator(), {"lr": CategoricalDistribution([1e-3, 1e-2])},
+                                 n_trials=2, batch_size=2, cv=3, study=study, refit=False)
+    with pytest.warns(FitFailedWarning, match="picky scorer"):
+        search.fit(X, Y)
+    good, bad = search.trials_
+    assert (good.state, bad.state) == (TrialState.COMPLETE, TrialState.FAIL)
+    ref = GridSearchCV(_picky_estimator(), {"lr": [1e-3]}, cv=3).fit(X, Y)
+    assert search.cv_results_["mean_test_score"][0] == ref.cv_results_["mean_test_score"][0]
+    assert np.isnan(search.cv_results_["mean_test_score"][1])
+    assert trained.fused() >= 3  # the good trial trained fused beside its failing neighbour
