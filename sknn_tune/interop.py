@@ -19,6 +19,7 @@ from skorch.dataset import ValidSplit
 from skorch.utils import to_numpy
 from torch import nn
 
+from ._base import AUTO_BATCH_SIZE
 from ._engine import ACTIVATIONS
 from ._engine.device import usable_device
 from ._engine.losses import HUBER_DELTA
@@ -312,7 +313,7 @@ def to_skorch(estimator, **params):
     >>> clf = MLPClassifier((8,), max_epochs=5, random_state=0).fit(X, labels)
     >>> net = to_skorch(clf)
     >>> type(net).__name__, net.lr, net.batch_size, net.optimizer.__name__
-    ('SkorchMLPClassifier', 0.001, 150, 'Adam')
+    ('SkorchMLPClassifier', 0.001, 200, 'Adam')
     >>> bool((net.predict(X) == clf.predict(X)).all())
     True
     >>> net = net.partial_fit(X, labels)  # one more epoch, in skorch
@@ -333,7 +334,9 @@ def to_skorch(estimator, **params):
     criterion, criterion_args = _CRITERIA[config.architecture.loss]
     translated = {
         "criterion": criterion, "optimizer": optimizer, "lr": member.lr,
-        "max_epochs": member.max_epochs, "batch_size": config.batch_size,
+        "max_epochs": member.max_epochs,
+        # The estimator's batch size (the stack's is a full batch's padded width when larger).
+        "batch_size": AUTO_BATCH_SIZE if estimator.batch_size == "auto" else estimator.batch_size,
         "iterator_train__shuffle": True, "train_split": None, "device": str(usable_device(config.device)),
         "verbose": int(estimator.verbose),
         **{f"criterion__{k}": v for k, v in criterion_args.items()},
