@@ -36,7 +36,7 @@ from ._engine import (
 from ._engine.device import compute_dtype, continuing_placement, resolve_device, usable_device
 from ._engine.network import split_flat
 from ._engine.rows import as_rows
-from ._fit_protocol import FitPlan, provided_trainer
+from ._fit_protocol import FitPlan, provided_trainer, validation_store
 from ._sklearn_compat import Interval, StrOptions, _check_sample_weight, _fit_context
 from ._summary import model_summary
 from .exceptions import DivergenceError
@@ -72,6 +72,29 @@ class SortedStrOptions(StrOptions):
 
     def __str__(self):
         return f"a str among {{{', '.join(repr(o) for o in sorted(self.options))}}}"
+
+
+def _draw_seed(random_state):
+    """``(seed, rs)``: the member's seed, drawn first from ``random_state``, and a function that
+    returns the random state after that draw (for the validation split).
+
+    An int's seed is remembered: seeding a ``RandomState`` costs more than the rest of a small
+    fit's planning, and a search plans every candidate x fold with the same int.
+    """
+    if isinstance(random_state, Integral) and not isinstance(random_state, bool):
+        return _int_seed(int(random_state)), lambda: _after_seed(random_state)[1]
+    seed, rs = _after_seed(random_state)
+    return seed, lambda: rs
+
+
+def _after_seed(random_state):
+    rs = check_random_state(random_state)
+    return int(rs.randint(np.iinfo(np.int32).max)), rs
+
+
+@functools.lru_cache(maxsize=1024)
+def _int_seed(value):
+    return _after_seed(value)[0]
 
 
 class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
@@ -382,18 +405,30 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
               classes=None, continuing=False):
         """:meth:`plan_fit` for ``fit``, ``partial_fit`` (``incremental``: no validation split,
         ``classes``) and warm starts (``continuing``: the fitted encoding, device and dtype)."""
-        X, y = validate_data(self, X, y, reset=not continuing, accept_sparse=["csr", "csc"],
-                             dtype=[np.float64, np.float32],
-                             multi_output=True, y_numeric=self._y_numeric)
-        if continuing and not incremental:
-            self._check_warm_targets(y)
-        Y, codes = self._encode_targets(y, reset=not continuing, classes=classes)
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
-                                             ensure_non_negative=True)
+        store = validation_store()
+        fresh = not (continuing or incremental or classes is not None
+                     or any(_is_fitted_attribute(name) for name in vars(self)))
+        key = (type(self), id(X), id(y), id(sample_weight))
+        if store is not None and fresh and key in store:
+            _, X, y, Y, codes, sample_weight, fitted = store[key]
+            vars(self).update(fitted)
+        else:
+            inputs = (X, y, sample_weight)
+            X, y = validate_data(self, X, y, reset=not continuing, accept_sparse=["csr", "csc"],
+                                 dtype=[np.float64, np.float32],
+                                 multi_output=True, y_numeric=self._y_numeric)
+            if continuing and not incremental:
+                self._check_warm_targets(y)
+            Y, codes = self._encode_targets(y, reset=not continuing, classes=classes)
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                                 ensure_non_negative=True)
+            if store is not None and fresh:
+                fitted = {name: value for name, value in vars(self).items()
+                          if _is_fitted_attribute(name)}
+                store[key] = (inputs, X, y, Y, codes, sample_weight, fitted)
         sample_weight = sample_weight * self._target_weight(codes)
 
-        rs = check_random_state(self.random_state)
-        seed = int(rs.randint(np.iinfo(np.int32).max))
+        seed, rs = _draw_seed(self.random_state)
         n = X.shape[0]
         rows, val_rows = np.arange(n), None
         if X_val is not None or y_val is not None:
@@ -413,7 +448,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         elif self.early_stopping and not incremental:
             # Stratified by the labels themselves, so that errors name them.
             labels = None if codes is None else self.classes_[codes]
-            rows, val_rows = self._validation_split(n, labels, rs)
+            rows, val_rows = self._validation_split(n, labels, rs())
         if self.scoring is not None and val_rows is None and not incremental:
             warnings.warn(
                 f"scoring={self.scoring!r} scores a validation set, and this fit has none: it is "
@@ -510,7 +545,6 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         """Set the fitted attributes from ``model_``; raise if training diverged, warn if a
         ``fit`` ran out of epochs before it converged (as scikit-learn's MLP)."""
         trainer = self.model_
-        self.history_ = pd.DataFrame(trainer.history(0))
         self.n_iter_ = int(trainer.epochs_done[0]) - epochs_before  # this call's, as sklearn's
         self.best_epoch_ = int(trainer.final_epoch()[0])
         if trainer.diverged[0]:
@@ -531,6 +565,17 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 f"Stochastic Optimizer: Maximum epochs ({self.max_epochs}) reached and the "
                 "optimization hasn't converged yet. Raise max_epochs, or set patience=None to "
                 "train a fixed number of epochs.", ConvergenceWarning, stacklevel=3)
+
+    @property
+    def history_(self):
+        # Made from model_'s log when first read, not in every fit: a table per fit costs a
+        # search of small networks more than their training (and stays in step with model_).
+        model = self.model_
+        cached = vars(self).get("_history")
+        if cached is None or cached[0] is not model or cached[1] != len(model.log):
+            cached = (model, len(model.log), pd.DataFrame(model.history(0)))
+            self._history = cached
+        return cached[2]
 
     # ------------------------------------------------------------------------------------------
     # prediction

@@ -25,6 +25,7 @@ import numpy as np
 from ._engine import MemberConfig, MemberData, StackConfig
 
 _provider = contextvars.ContextVar("sknn_tune_trained_provider", default=None)
+_validated = contextvars.ContextVar("sknn_tune_validated_inputs", default=None)
 
 
 @dataclass
@@ -63,3 +64,25 @@ def providing(provider):
         yield provider
     finally:
         _provider.reset(token)
+
+
+@contextlib.contextmanager
+def reusing_validation(store):
+    """Within this context, ``plan_fit`` of a fresh estimator remembers in ``store`` (a dict) what
+    validating and encoding its inputs gave, and a later ``plan_fit`` of a fresh estimator of the
+    same class on the very same ``X``, ``y`` and ``sample_weight`` objects reuses it.
+
+    For code that plans many candidates on the same fold (the fused searches): their inputs are
+    its own copies, unchanged while it plans. ``store`` keeps the input objects alive, so that
+    their ids are not reused.
+    """
+    token = _validated.set(store)
+    try:
+        yield store
+    finally:
+        _validated.reset(token)
+
+
+def validation_store():
+    """The ``store`` of the active :func:`reusing_validation`, or None."""
+    return _validated.get()

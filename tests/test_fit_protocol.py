@@ -7,6 +7,7 @@ know nothing of the search.
 
 import ast
 import pathlib
+import pickle
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from sklearn.datasets import make_classification
 
 from sknn_tune import MLPClassifier, MLPRegressor
 from sknn_tune._engine import MemberData, StackedTrainer
-from sknn_tune._fit_protocol import providing
+from sknn_tune._fit_protocol import providing, reusing_validation
 from sknn_tune.exceptions import DivergenceError
 from sknn_tune.search._pretrained import fit_key, plan_key, serving
 
@@ -147,3 +148,80 @@ def test_private_sklearn_names_only_through_the_compat_module():
             private = [n for n in [*name.split(".")[1:], *names]
                        if n.startswith("_") and not n.startswith("__")]
             assert not private, f"{path.relative_to(PACKAGE)} imports {name}: {private}"
+
+
+def _same_plan(a, b):
+    assert a.params == b.params and a.config == b.config and a.member == b.member
+    np.testing.assert_array_equal(a.X, b.X)
+    np.testing.assert_array_equal(a.Y, b.Y)
+    for field in ("train_rows", "train_weight", "val_rows", "val_weight"):
+        np.testing.assert_array_equal(getattr(a.data, field), getattr(b.data, field))
+
+
+@pytest.mark.parametrize("params", [{}, {"early_stopping": True, "class_weight": "balanced"}])
+def test_reusing_validation_plans_as_validating_does(params, monkeypatch):
+    labels = np.array(["a", "b", "c"])[Y]
+    weight = np.linspace(0.5, 1.5, len(Y))
+    encoded = []
+    monkeypatch.setattr(MLPClassifier, "_encode_targets", _counting(
+        MLPClassifier._encode_targets, encoded))
+    store = {}
+    with reusing_validation(store):
+        first = clf(**params).plan_fit(X, labels, weight)
+        second_estimator = clf(lr=0.1, **params)
+        second = second_estimator.plan_fit(X, labels, weight)
+        # other objects (even with equal values): validated anew
+        clf(**params).plan_fit(X.copy(), labels, weight)
+    assert len(encoded) == 2 and len(store) == 2
+    reference_estimator = clf(lr=0.1, **params)
+    reference = reference_estimator.plan_fit(X, labels, weight)
+    _same_plan(second, reference)
+    _same_plan(first, clf(**params).plan_fit(X, labels, weight))
+    # the fitted attributes validation sets, as validating sets them
+    np.testing.assert_array_equal(second_estimator.classes_, reference_estimator.classes_)
+    assert second_estimator.n_features_in_ == reference_estimator.n_features_in_
+
+
+def test_reusing_validation_never_reuses_for_a_fitted_estimator(monkeypatch):
+    fitted = clf().fit(X, Y)
+    encoded = []
+    monkeypatch.setattr(MLPClassifier, "_encode_targets", _counting(
+        MLPClassifier._encode_targets, encoded))
+    with reusing_validation({}):
+        clf().plan_fit(X, Y)
+        fitted.set_params(warm_start=True).plan_fit(X, Y)  # continues: checks against its fit
+        fitted.partial_fit(X, Y)
+    assert len(encoded) == 3
+
+
+def test_int_random_state_seeds_and_splits_as_a_random_state_does():
+    for seed in (0, 7):
+        by_int = clf(random_state=seed, early_stopping=True).plan_fit(X, Y)
+        again = clf(random_state=seed, early_stopping=True).plan_fit(X, Y)
+        by_state = clf(random_state=np.random.RandomState(seed), early_stopping=True).plan_fit(X, Y)
+        for other in (again, by_state):
+            assert other.member.seed == by_int.member.seed
+            np.testing.assert_array_equal(other.data.val_rows, by_int.data.val_rows)
+
+
+def _counting(method, calls):
+    def counted(self, *args, **kwargs):
+        calls.append(self)
+        return method(self, *args, **kwargs)
+    return counted
+
+
+def test_history_follows_the_model():
+    estimator = clf(max_epochs=2, patience=None)
+    assert not hasattr(estimator, "history_")  # unfitted
+    estimator.fit(X, Y)
+    table = estimator.history_
+    assert table is estimator.history_  # made once, when first read
+    assert list(table["epoch"]) == [1, 2]
+    estimator.partial_fit(X, Y)
+    assert list(estimator.history_["epoch"]) == [1, 2, 3]
+    with pytest.raises(ValueError):
+        estimator.partial_fit(X[:, :3], Y)  # fails validation: the fitted model stays
+    assert list(estimator.history_["epoch"]) == [1, 2, 3]
+    refit = pickle.loads(pickle.dumps(estimator))
+    assert refit.history_.equals(estimator.history_)

@@ -831,3 +831,20 @@ def test_many_candidates_memory_stays_bounded(tmp_path):
     means = results["mean_test_score"]
     np.testing.assert_array_equal(results["rank_test_score"],
                                   1 + (means[None, :] > means[:, None]).sum(axis=1))
+
+
+def test_planning_validates_each_fold_once(monkeypatch):
+    # The fused planning pass validates a fold's targets once for all candidates; scikit-learn's
+    # pass then fits (validates) each candidate x fold as usual.
+    encoded = []
+    original = MLPClassifier._encode_targets
+
+    def counted(self, *args, **kwargs):
+        encoded.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(MLPClassifier, "_encode_targets", counted)
+    X, y = make_classification(90, 4, random_state=0)
+    network = MLPClassifier((4,), max_epochs=1, patience=None, random_state=0, device="cpu")
+    FusedGridSearchCV(network, {"lr": [1e-3, 1e-2, 1e-1, 0.2]}, cv=3, refit=False).fit(X, y)
+    assert len(encoded) == 3 + 4 * 3

@@ -36,7 +36,7 @@ from .._engine import SCHEDULES, MemberConfig, MemberData, StackConfig, StackedT
 from .._engine import device as engine_device
 from .._engine.device import compute_dtype, resolve_device
 from .._engine.rows import stack_rows
-from .._fit_protocol import FitPlan
+from .._fit_protocol import FitPlan, reusing_validation
 from .._sklearn_compat import _check_method_params, _safe_split
 from ._dask import dask_client, train_on_dask
 from ._pretrained import array_digest, fit_key, plan_key
@@ -226,7 +226,7 @@ class Fusion:
         self.registry = {}  # fit key -> trained single-member trainer(s), for scikit-learn's pass
         self.resumable = {}  # resume key -> live single-member trainer (successive halving)
         self.epochs_trained = 0  # member-epochs, so tests can check nothing trains twice
-        self._prefix_outputs, self._fold_rows = {}, {}
+        self._prefix_outputs, self._fold_rows, self._validated, self._digests = {}, {}, {}, {}
         self.enabled = (split_estimator(estimator)[1] is not None
                         and self._weight_param_name(estimator) is not False)
 
@@ -265,7 +265,7 @@ class Fusion:
             return [[] for _ in candidate_params]
         # Prefix outputs are keyed by fold number: only valid for this batch's splits (successive
         # halving over n_samples, or an unseeded splitter, gives other rows under the same number).
-        self._prefix_outputs, self._fold_rows = {}, {}
+        self._prefix_outputs, self._fold_rows, self._validated, self._digests = {}, {}, {}, {}
         plans, copies, candidate_keys = [], {}, []
         slots = self._parallel_stacks() if in_slices else math.inf
         stack_sizes, filled = {}, 0  # stacks the planned members fill, each of its group's size
@@ -344,28 +344,33 @@ class Fusion:
         prefix, mlp = split_estimator(estimator)
         if mlp is None:
             return None
-        # A bare network's candidates share one copy of each fold's rows (a pipeline's steps may
-        # change their input in place: each of its candidates gets its own).
-        if prefix is None:
-            if fold not in self._fold_rows:
-                self._fold_rows[fold] = _safe_split(estimator, self.X, self.y, train)
-            X_train, y_train = self._fold_rows[fold]
-        else:
-            X_train, y_train = _safe_split(estimator, self.X, self.y, train)
+        # The candidates share one copy of each fold's rows, targets and weights: the network
+        # validates the same objects once (reusing_validation). A pipeline's steps may change
+        # their input in place: each prefix fits on its own copy of the rows.
         weight_name = self._weight_param_name(estimator)
-        sample_weight = None
-        if weight_name:  # indexed as scikit-learn's _fit_and_score does (None stays None)
-            sample_weight = _check_method_params(self.X, self.fit_params, train)[weight_name]
+        if (fold, weight_name) not in self._fold_rows:
+            X_train, y_train = _safe_split(estimator, self.X, self.y, train)
+            sample_weight = None
+            if weight_name:  # indexed as scikit-learn's _fit_and_score does (None stays None)
+                sample_weight = _check_method_params(self.X, self.fit_params, train)[weight_name]
+            self._fold_rows[fold, weight_name] = X_train, y_train, sample_weight
+        X_train, y_train, sample_weight = self._fold_rows[fold, weight_name]
         try:  # a bad candidate is left to scikit-learn, which reports it with error_score
             block = (fold, repr(sorted(prefix.get_params().items())) if prefix else None)
             if prefix is not None:
                 if block not in self._prefix_outputs:
-                    self._prefix_outputs[block] = clone(prefix).fit_transform(X_train, y_train)
+                    X_copy = _safe_split(estimator, self.X, self.y, train)[0]
+                    self._prefix_outputs[block] = clone(prefix).fit_transform(X_copy, y_train)
                 X_train = self._prefix_outputs[block]
-            plan = mlp.plan_fit(X_train, y_train, sample_weight)
+            with reusing_validation(self._validated):
+                plan = mlp.plan_fit(X_train, y_train, sample_weight)
         except Exception:
             return None
-        data_digest = array_digest(plan.X, plan.Y)  # both keys: the data hashed once
+        # The data hashed once for both keys, and once for the candidates that share it.
+        arrays = (id(plan.X), id(plan.Y))
+        if arrays not in self._digests:  # (holding the arrays: their ids stay theirs)
+            self._digests[arrays] = (plan.X, plan.Y, array_digest(plan.X, plan.Y))
+        data_digest = self._digests[arrays][2]
         resume_key = None
         # A schedule over max_epochs gives a longer run other lrs: no prefix of it to continue.
         if self.continues and not SCHEDULES[mlp.lr_schedule].uses_max_epochs:
