@@ -11,6 +11,8 @@ stratified splits for everyone: 160 fits. Contenders:
   reference of the ratio column;
 * ``GridSearchCV(ours)``: ``sklearn.model_selection.GridSearchCV`` over the same estimator and grid,
   ``n_jobs=1`` (its ``mean_test_score`` must equal the fused one: checked and printed);
+* ``GridSearchCV(ours) -1``: the same with ``n_jobs=-1`` (joblib's processes, one per core, each
+  with one thread: what a scikit-learn user types by habit);
 * ``GridSearchCV(sklearn)``: ``GridSearchCV`` over ``sklearn.neural_network.MLPClassifier`` (solver
   'adam', ``learning_rate_init`` = lr, ``alpha`` = weight decay x batch size, which adds the same
   ``weight_decay * W`` to the gradient, ``tol=0`` and ``n_iter_no_change=max_iter`` so every epoch
@@ -106,7 +108,9 @@ SEED = 0
 LR_RANGE = (1e-4, 1e-2)
 WEIGHT_DECAYS = (0.0, 1e-5, 1e-4, 1e-3)
 FUSED, OURS, SKLEARN, SKORCH = "fused", "GridSearchCV(ours)", "GridSearchCV(sklearn)", "GridSearchCV(skorch)"
-SKIP_NAMES = {"fused": FUSED, "ours": OURS, "sklearn": SKLEARN, "skorch": SKORCH}
+OURS_PARALLEL = "GridSearchCV(ours) -1"  # n_jobs=-1: what a scikit-learn user types by habit
+SKIP_NAMES = {"fused": FUSED, "ours": OURS, "ours-1": OURS_PARALLEL, "sklearn": SKLEARN,
+              "skorch": SKORCH}
 
 # ------------------------------------------------------------------------------------------------
 # workload
@@ -164,6 +168,7 @@ def contenders(n_features, n_classes, epochs, device, hidden=HIDDEN):
     out = {
         FUSED: (ours, same, None, None, device),
         OURS: (ours, same, 1, None, device),
+        OURS_PARALLEL: (ours, same, -1, None, device),
         SKLEARN: (theirs, to_sklearn, -1, None, "cpu"),
     }
     if NeuralNetClassifier is not None:
@@ -453,7 +458,7 @@ def parse_args(argv=None):
                         help="repeats of each GEMM floor timing; the best counts (7)")
     parser.add_argument("--skip", type=parse_skip,
                         default=set(), metavar="LIST",
-                        help="comma-separated contenders to leave out: fused, ours, sklearn, skorch")
+                        help="comma-separated contenders to leave out: fused, ours, ours-1 (GridSearchCV(ours, n_jobs=-1)), sklearn, skorch")
     parser.add_argument("--extrapolate-from", type=int, metavar="K",
                         help="time only K candidates (spread over the grid, every fold) of "
                              "GridSearchCV(ours) and GridSearchCV(sklearn), scale the time up to "
