@@ -458,7 +458,8 @@ def parse_args(argv=None):
                         help="repeats of each GEMM floor timing; the best counts (7)")
     parser.add_argument("--skip", type=parse_skip,
                         default=set(), metavar="LIST",
-                        help="comma-separated contenders to leave out: fused, ours, ours-1 (GridSearchCV(ours, n_jobs=-1)), sklearn, skorch")
+                        help="comma-separated contenders to leave out: fused, ours, ours-1 "
+                             "(GridSearchCV(ours, n_jobs=-1)), sklearn, skorch")
     parser.add_argument("--extrapolate-from", type=int, metavar="K",
                         help="time only K candidates (spread over the grid, every fold) of "
                              "GridSearchCV(ours) and GridSearchCV(sklearn), scale the time up to "

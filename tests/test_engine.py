@@ -1172,3 +1172,28 @@ def test_cuda_graph_switch(monkeypatch):
     # A GPU always takes the column update; the CPU what was measured faster.
     assert trainer_module._column_update(cuda)
     assert trainer_module._column_update(CPU) == trainer_module.CPU_COLUMN_UPDATE
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop"])
+def test_bias_before_a_batch_norm_stays_put_and_float32_trainings_agree(optimizer, monkeypatch):
+    # A batch norm subtracts the batch mean, so the bias before it has no gradient: an exact 0,
+    # not the rounding noise that Adam / RMSprop (dividing by sqrt(v)) would turn into full steps.
+    # Two float32 trainings that round differently (grouped and column update forms) then agree
+    # to float32 precision, as fused and sequential GPU trainings must.
+    X, Y = _classification_data()
+    arch = Architecture(4, (6, 5), 3, "tanh", True, "softmax_log_loss")
+    config = StackConfig(arch, optimizer, 8, "accuracy", torch.float32, DEVICE)
+    members = [MemberConfig(seed=s, lr=0.05, max_epochs=6) for s in (1, 2)]
+    data = [MemberData(np.arange(48), None, np.arange(48, 64), None)] * 2
+    X32, Y32 = X.to(torch.float32), Y.to(torch.float32)
+    trained = {}
+    for form in (False, True):
+        monkeypatch.setattr(trainer_module, "CPU_COLUMN_UPDATE", form)
+        trainer = StackedTrainer(config, members)
+        start = trainer.params.clone()
+        trained[form] = trainer.fit(X32, Y32, data)
+        views, initial = (split_flat(t, arch.parameter_layout()) for t in (trainer.params, start))
+        for layer in range(2):
+            torch.testing.assert_close(views["bias", layer], initial["bias", layer], rtol=0, atol=0)
+        assert not torch.equal(views["bias", 2], initial["bias", 2])  # the output layer's trains
+    torch.testing.assert_close(trained[False].params, trained[True].params, rtol=0, atol=1e-4)

@@ -183,6 +183,11 @@ class TrainStep:
         self.g = split_flat(grad, self.layout)
         n_hidden = len(arch.hidden_layer_sizes)
         self.weights_t = [self.p["weight", layer].transpose(1, 2) for layer in range(n_hidden + 1)]
+        # A batch norm subtracts the batch mean: the bias before it has no gradient. Its block is
+        # an exact 0, never written: the rounding noise of summing the gradient would become
+        # full-size steps under Adam's and RMSprop's division by sqrt(v) (float32 on a GPU).
+        for layer in range(n_hidden) if arch.batch_norm else ():
+            self.g["bias", layer].zero_()
 
     def __call__(self, buffers, x, target, weight, valid, dropout, keys):
         """One batch.
@@ -240,7 +245,8 @@ class TrainStep:
                 inputs[layer].weight_grad(g, out=grads["weight", layer])
             else:
                 self._write(grads["weight", layer], torch.bmm, inputs[layer].transpose(1, 2), g)
-            self._write(grads["bias", layer], torch.sum, g, 1, keepdim=True)
+            if not (arch.batch_norm and layer < n_hidden):  # (a batch norm's: 0, see __init__)
+                self._write(grads["bias", layer], torch.sum, g, 1, keepdim=True)
             if layer == 0:
                 break
             g = torch.bmm(g, self.weights_t[layer])
