@@ -186,7 +186,8 @@ if [ $dry = 1 ]; then
     step_compile=(--dry-run)
 else
     single=(--repeats 2 --warmup 1)
-    search=(--workload B --extrapolate-from 2 --skorch-fits 3)
+    # (no GridSearchCV(ours, n_jobs=-1): a loky worker per core, each starting its own CUDA context)
+    search=(--workload B --extrapolate-from 2 --skorch-fits 3 --skip ours-1)
     throughput=(--members 1 256 1024 4096 --epochs 2 --budget-s 60)
     step_compile=(--members 16 80 --compile-members 80 --repeats 3)
 fi
