@@ -94,8 +94,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                              f"y is {_TARGET_KINDS[multilabel]}.")
         if multilabel:
             return self._encode_indicator(y, reset, classes), None
-        y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
+        if y.ndim != 1:  # a column vector: warned about and flattened, as scikit-learn does
+            y = column_or_1d(y, warn=True)
+        # 1-D integers, booleans or strings are always binary or multiclass targets: sklearn's
+        # check (type_of_target, a tenth of a millisecond or more) is for floats and objects.
+        if y.dtype.kind not in "iubUS":
+            check_classification_targets(y)
         if reset:
             self.classes_ = np.unique(y if classes is None else classes)
             if len(self.classes_) < 2:

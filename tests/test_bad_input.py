@@ -263,3 +263,33 @@ def test_bad_predict_input(fitted, kind, X_bad, error, match):
 def test_predict_before_fit_raises_not_fitted(make):
     with pytest.raises(NotFittedError, match="not fitted yet"):
         make().predict(X)
+
+
+_TARGET_KINDS = {
+    "int": np.arange(30) % 3,
+    "uint8": (np.arange(30) % 2).astype(np.uint8),
+    "bool": np.arange(30) % 2 == 0,
+    "str": np.array(["a", "b", "c"])[np.arange(30) % 3],
+    "object str": np.array(["a", "b"], dtype=object)[np.arange(30) % 2],
+    "float integral": (np.arange(30) % 3).astype(float),
+    "float continuous": np.linspace(0.0, 1.0, 30),
+    "object mixed": np.array([1, "a", 2.5] * 10, dtype=object),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_TARGET_KINDS))
+def test_classifier_accepts_the_targets_scikit_learn_accepts(kind):
+    # The classifier skips scikit-learn's target check where it cannot fail (1-D ints, bools,
+    # strings): it must still accept and refuse exactly what that check does.
+    from sklearn.utils.multiclass import check_classification_targets
+    y = _TARGET_KINDS[kind]
+    X = np.random.default_rng(0).normal(size=(len(y), 3))
+    try:
+        check_classification_targets(y)
+    except ValueError as expected:
+        with pytest.raises(ValueError, match="Unknown label type") as raised:
+            MLPClassifier((2,), max_epochs=1, patience=None).fit(X, y)
+        assert str(raised.value) == str(expected)
+    else:
+        fitted = MLPClassifier((2,), max_epochs=1, patience=None).fit(X, y)
+        np.testing.assert_array_equal(fitted.classes_, np.unique(y))
