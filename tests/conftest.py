@@ -82,6 +82,18 @@ def assert_same_training(a, b, cpu_atol=0.0, err_msg=""):
         np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, equal_nan=True, err_msg=err_msg)
 
 
+def assert_same_history(a, b):
+    """Two trainings' ``history_`` tables: the same columns, index and dtypes; the floating-point
+    columns compared with ``assert_same_training`` (the CPU: every bit), the others exactly."""
+    assert list(a.columns) == list(b.columns) and a.index.equals(b.index)
+    for column in a.columns:
+        assert a[column].dtype == b[column].dtype, column
+        if np.issubdtype(a[column].dtype, np.floating):
+            assert_same_training(a[column], b[column], err_msg=column)
+        else:
+            np.testing.assert_array_equal(a[column], b[column], err_msg=column)
+
+
 # One fitted model's numbers computed two ways (the engine and torch.nn layers, skorch, numpy by
 # hand or a scikit-learn metric; one batch or another) on a GPU: the engine's float32 rounding.
 CUDA_MODEL_RTOL, CUDA_MODEL_ATOL = 1e-5, 1e-6

@@ -17,7 +17,13 @@ import pandas as pd
 import pytest
 import sklearn
 import torch
-from conftest import assert_same_model, assert_same_training, model_tolerance, training_tolerance
+from conftest import (
+    assert_same_history,
+    assert_same_model,
+    assert_same_training,
+    model_tolerance,
+    training_tolerance,
+)
 from sklearn.base import clone
 from sklearn.datasets import load_digits, load_iris, make_classification, make_regression
 from sklearn.metrics import (
@@ -81,17 +87,6 @@ def layers(est):
         out["running_mean", layer], out["running_var", layer] = (mean[0, 0].cpu().numpy(),
                                                                  var[0, 0].cpu().numpy())
     return out
-
-
-def assert_same_history(a, b):
-    """Two trainings' histories (``assert_same_training`` column by column; the CPU: every bit)."""
-    assert list(a.columns) == list(b.columns) and a.index.equals(b.index)
-    for column in a.columns:
-        assert a[column].dtype == b[column].dtype, column
-        if np.issubdtype(a[column].dtype, np.floating):
-            assert_same_training(a[column], b[column], err_msg=column)
-        else:
-            np.testing.assert_array_equal(a[column], b[column], err_msg=column)
 
 
 def forward_by_hand(est, X, batch_statistics=False):
