@@ -120,6 +120,7 @@ def test_accuracy_comparable_to_sklearn_mlp():
 @pytest.mark.parametrize("loss", ["log_loss", "squared_error"])
 def test_training_loss_is_the_torch_loss_of_the_sigmoid_outputs(loss):
     # The second full-batch epoch's training loss, from the weights the first left behind.
+    pytest.importorskip("skorch")  # to_torch: sknn_tune.interop imports skorch
     params = dict(loss=loss, batch_size=len(X), shuffle=False, patience=None)
     est = clf(max_epochs=1, **params).fit(X, Y)
     net = est.to_torch()
