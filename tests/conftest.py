@@ -82,6 +82,43 @@ def assert_same_training(a, b, cpu_atol=0.0, err_msg=""):
         np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, equal_nan=True, err_msg=err_msg)
 
 
+def assert_same_history(a, b):
+    """Two trainings' ``history_`` tables: the same columns, index and dtypes; the floating-point
+    columns compared with ``assert_same_training`` (the CPU: every bit), the others exactly."""
+    assert list(a.columns) == list(b.columns) and a.index.equals(b.index)
+    for column in a.columns:
+        assert a[column].dtype == b[column].dtype, column
+        if np.issubdtype(a[column].dtype, np.floating):
+            assert_same_training(a[column], b[column], err_msg=column)
+        else:
+            np.testing.assert_array_equal(a[column], b[column], err_msg=column)
+
+
+# One fitted model's numbers computed two ways (the engine and torch.nn layers, skorch, numpy by
+# hand or a scikit-learn metric; one batch or another) on a GPU: the engine's float32 rounding.
+CUDA_MODEL_RTOL, CUDA_MODEL_ATOL = 1e-5, 1e-6
+
+
+def model_tolerance(cpu=0.0):
+    """Relative tolerance between one fitted model's numbers computed two ways: ``cpu`` on the
+    CPU, float32 rounding on a GPU (where the engine computes in float32)."""
+    return cpu if run_device().type == "cpu" else max(cpu, CUDA_MODEL_RTOL)
+
+
+def assert_same_model(actual, expected, cpu_rtol=0.0, cpu_atol=0.0, err_msg=""):
+    """``actual`` and ``expected`` are one fitted model's outputs (or statistics) computed two
+    ways: to ``cpu_rtol`` / ``cpu_atol`` on the CPU (bit for bit by default), to float32 rounding
+    on a GPU."""
+    actual, expected = (x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+                        for x in (actual, expected))
+    if run_device().type != "cpu":
+        cpu_rtol, cpu_atol = max(cpu_rtol, CUDA_MODEL_RTOL), max(cpu_atol, CUDA_MODEL_ATOL)
+    if cpu_rtol == cpu_atol == 0:
+        np.testing.assert_array_equal(actual, expected, err_msg=err_msg)
+    else:
+        np.testing.assert_allclose(actual, expected, rtol=cpu_rtol, atol=cpu_atol, err_msg=err_msg)
+
+
 
 
 # ----------------------------------------------------------------------------------------------

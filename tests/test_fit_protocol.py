@@ -3,6 +3,9 @@
 ``fit`` must be exactly ``plan_fit`` + training + ``adopt``; a provider's member is adopted without
 training; the fit key identifies the data itself, not a summary of it; and the estimators' modules
 know nothing of the search.
+
+Estimators run where ``device='auto'`` resolves (the run's ``--device``); a fit and plan + training
++ adopt are two trainings, compared with ``assert_same_training`` (bit for bit on the CPU).
 """
 
 import ast
@@ -12,6 +15,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from conftest import assert_same_history, assert_same_training
 from sklearn.base import clone
 from sklearn.datasets import make_classification
 
@@ -27,12 +31,13 @@ X, Y = make_classification(120, 5, n_informative=3, n_redundant=0, n_classes=3, 
 
 def clf(**params):
     return MLPClassifier(**{"hidden_layer_sizes": (8,), "max_epochs": 3, "batch_size": 32,
-                            "random_state": 0, "device": "cpu", **params})
+                            "random_state": 0, **params})
 
 
 def train(plan):
     trainer = StackedTrainer(plan.config, [plan.member])
-    as_tensor = lambda a: torch.as_tensor(a, dtype=plan.config.dtype)  # noqa: E731
+    as_tensor = lambda a: torch.as_tensor(a, dtype=plan.config.dtype,  # noqa: E731
+                                          device=plan.config.device)
     monitor = None if plan.monitor is None else (
         lambda trainer, members: [plan.monitor(trainer, i) for i in members])
     trainer.fit(as_tensor(plan.X), as_tensor(plan.Y), [plan.data], monitor=monitor)
@@ -45,8 +50,8 @@ def test_fit_is_plan_train_adopt(params):
     est = clf(**params)
     plan = est.plan_fit(X, Y)
     assert est.adopt(plan, train(plan)) is est
-    np.testing.assert_array_equal(est.predict_proba(X), fitted.predict_proba(X))
-    assert est.history_.drop(columns="seconds").equals(fitted.history_.drop(columns="seconds"))
+    assert_same_training(est.predict_proba(X), fitted.predict_proba(X))
+    assert_same_history(est.history_.drop(columns="seconds"), fitted.history_.drop(columns="seconds"))
     assert (est.n_iter_, est.best_epoch_) == (fitted.n_iter_, fitted.best_epoch_)
 
 
@@ -62,7 +67,7 @@ def test_adopt_rejects_another_network_and_raises_on_divergence():
     other = clf(hidden_layer_sizes=(4,)).plan_fit(X, Y)
     with pytest.raises(ValueError, match="single trained member"):
         clf().adopt(plan, train(other))
-    reg = MLPRegressor((8,), optimizer="sgd", lr=1e6, max_epochs=2, random_state=0, device="cpu")
+    reg = MLPRegressor((8,), optimizer="sgd", lr=1e6, max_epochs=2, random_state=0)
     plan = reg.plan_fit(X, Y * 1e3)
     with pytest.raises(DivergenceError):
         reg.adopt(plan, train(plan))

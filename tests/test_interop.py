@@ -1,24 +1,33 @@
 """to_torch / to_skorch: the exported network predicts as the estimator does, and skorch training
-continues from the estimator's weights and optimizer state exactly as ``partial_fit`` would."""
+continues from the estimator's weights and optimizer state exactly as ``partial_fit`` would.
+
+Estimators train where ``device='auto'`` resolves (the run's ``--device``) and the exported module
+and skorch net live on the model's device. The same network computed by the engine and by
+``torch.nn`` layers agrees to 1e-12 on the CPU (float64) and to float32 rounding on a GPU, where
+the engine computes in float32 (``assert_same_outputs``).
+"""
 
 import pickle
 
 import numpy as np
 import pytest
 import torch
+from conftest import assert_same_model, run_device
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import log_loss, mean_squared_error
-from skorch import NeuralNetClassifier, NeuralNetRegressor
-from skorch.callbacks import Callback, EarlyStopping
-from skorch.dataset import ValidSplit
 from torch import nn
 
 from sknn_tune import MLPClassifier, MLPRegressor
 from sknn_tune._engine import ACTIVATIONS, OPTIMIZERS
-from sknn_tune.interop import SoftmaxSquaredError, to_skorch, to_torch
 
-# The exported networks and skorch run on the CPU and are compared to 1e-12: CPU runs only.
-pytestmark = pytest.mark.cpu_only
+# sknn_tune.interop imports skorch (to_torch as well): without skorch nothing here can run.
+pytest.importorskip("skorch")
+
+from skorch import NeuralNetClassifier, NeuralNetRegressor
+from skorch.callbacks import Callback, EarlyStopping
+from skorch.dataset import ValidSplit
+
+from sknn_tune.interop import SoftmaxSquaredError, to_skorch, to_torch
 
 LABELS = np.array(["cat", "dog", "emu"])
 
@@ -51,9 +60,22 @@ def reg(**params):
     return MLPRegressor(**{**defaults, **params})
 
 
+# The dtype an estimator fitted on float64 data computes in: the data's on the CPU, float32 on a GPU.
+MODEL_DTYPE, NUMPY_DTYPE = ((torch.float64, np.float64) if run_device().type == "cpu" else
+                            (torch.float32, np.float32))
+
+
 def outputs(module, X):
+    """The module's outputs for ``X``, computed on the module's device in its dtype."""
+    weight = next(module.parameters())
     with torch.no_grad():
-        return module(torch.as_tensor(X)).numpy()
+        return module(torch.as_tensor(X, dtype=weight.dtype, device=weight.device)).cpu().numpy()
+
+
+def assert_same_outputs(actual, expected, cpu_atol=1e-12):
+    """The same network's outputs computed two ways (the engine; ``torch.nn`` layers or skorch):
+    to ``cpu_atol`` on the CPU, to float32 rounding on a GPU (the engine's float32)."""
+    assert_same_model(actual, expected, cpu_atol=cpu_atol)
 
 
 # -------------------------------------------------------------------------------------------------
@@ -80,10 +102,12 @@ def test_to_torch_reproduces_classifier_probabilities(clf_data, activation, batc
     per_hidden = [nn.Linear, *([nn.BatchNorm1d] if batch_norm else []), act, nn.Dropout]
     assert kinds == per_hidden * 2 + [nn.Linear]
     assert all(layer.p == 0.2 for layer in net if isinstance(layer, nn.Dropout))
+    # On the model's device, in its dtype: float64 on the CPU (float64 data), float32 on a GPU.
+    weight = next(net.parameters())
+    assert (weight.device.type, weight.dtype) == (run_device().type, MODEL_DTYPE)
     logits = outputs(net, X)
-    assert logits.dtype == np.float64
-    np.testing.assert_allclose(torch.softmax(torch.as_tensor(logits), 1).numpy(),
-                               est.predict_proba(X), rtol=0, atol=1e-12)
+    assert logits.dtype == NUMPY_DTYPE
+    assert_same_outputs(torch.softmax(torch.as_tensor(logits), 1).numpy(), est.predict_proba(X))
     np.testing.assert_array_equal(LABELS[logits.argmax(1)], est.predict(X))
 
 
@@ -92,8 +116,8 @@ def test_to_torch_copies_batch_norm_statistics(clf_data):
     est = clf(batch_norm=True).fit(X, y)
     norm = est.to_torch()[1]
     assert (norm.eps, norm.momentum) == (1e-5, 0.1)
-    assert not torch.equal(norm.running_mean, torch.zeros(8))
-    assert not torch.equal(norm.running_var, torch.ones(8))
+    assert not torch.equal(norm.running_mean, torch.zeros_like(norm.running_mean))
+    assert not torch.equal(norm.running_var, torch.ones_like(norm.running_var))
     assert int(norm.num_batches_tracked) == 3 * 4  # 3 epochs of 4 batches
 
 
@@ -104,7 +128,7 @@ def test_to_torch_reproduces_multi_output_regressor(reg_data, activation, batch_
     est = reg(activation=activation, batch_norm=batch_norm).fit(X, Y)
     out = outputs(est.to_torch(), X)
     assert out.shape == (len(X), 2)
-    np.testing.assert_allclose(out, est.predict(X), rtol=0, atol=1e-12)
+    assert_same_outputs(out, est.predict(X))
 
 
 def test_to_torch_float32_model_and_dtype_argument(reg_data):
@@ -112,8 +136,7 @@ def test_to_torch_float32_model_and_dtype_argument(reg_data):
     est = reg().fit(X.astype(np.float32), Y)
     net = to_torch(est)
     assert next(net.parameters()).dtype == torch.float32
-    np.testing.assert_allclose(outputs(net, X.astype(np.float32)), est.predict(X), rtol=0,
-                               atol=1e-6)
+    assert_same_outputs(outputs(net, X.astype(np.float32)), est.predict(X), cpu_atol=1e-6)
     wide = to_torch(est, dtype=torch.float64)
     assert next(wide.parameters()).dtype == torch.float64
     np.testing.assert_allclose(outputs(wide, X), est.predict(X), rtol=0, atol=1e-5)
@@ -124,7 +147,7 @@ def test_to_torch_holds_the_restored_best_weights(reg_data):
     est = reg(early_stopping=True, patience=2, max_epochs=60, lr=0.3, validation_fraction=0.3)
     est.fit(X, Y)
     assert est.best_epoch_ < est.n_iter_  # the weights predicted with are not the last ones
-    np.testing.assert_allclose(outputs(est.to_torch(), X), est.predict(X), rtol=0, atol=1e-12)
+    assert_same_outputs(outputs(est.to_torch(), X), est.predict(X))
 
 
 def test_to_torch_module_is_independent_of_the_estimator(reg_data):
@@ -153,10 +176,10 @@ def test_to_skorch_classifier_predicts_like_estimator(clf_data, loss, criterion,
     assert net.criterion is criterion
     np.testing.assert_array_equal(net.classes_, est.classes_)
     np.testing.assert_array_equal(net.predict(X), est.predict(X))
-    np.testing.assert_allclose(net.predict_proba(X), est.predict_proba(X), rtol=0, atol=1e-12)
-    # float32 data goes through the float64 module as well
-    np.testing.assert_allclose(net.predict_proba(X.astype(np.float32)), est.predict_proba(X),
-                               rtol=0, atol=1e-6)
+    assert_same_outputs(net.predict_proba(X), est.predict_proba(X))
+    # float32 data goes through a float64 module as well (a GPU's module is float32 itself)
+    assert_same_outputs(net.predict_proba(X.astype(np.float32)), est.predict_proba(X),
+                        cpu_atol=1e-6)
     assert net.score(X, y) == pytest.approx(est.score(X, y))
 
 
@@ -168,11 +191,11 @@ def test_to_skorch_regressor_predicts_like_estimator(reg_data, loss, criterion):
     est = reg(loss=loss, batch_norm=True).fit(X, Y)
     net = to_skorch(est)
     assert isinstance(net, NeuralNetRegressor) and net.criterion is criterion
-    np.testing.assert_allclose(net.predict(X), est.predict(X), rtol=0, atol=1e-12)
+    assert_same_outputs(net.predict(X), est.predict(X))
     single = reg(loss=loss).fit(X, Y[:, 0])
     net = single.to_skorch()
     assert net.predict(X).shape == (len(X),)
-    np.testing.assert_allclose(net.predict(X), single.predict(X), rtol=0, atol=1e-12)
+    assert_same_outputs(net.predict(X), single.predict(X))
 
 
 @pytest.mark.parametrize(("optimizer", "torch_class", "settings"), [
@@ -208,8 +231,11 @@ def test_to_skorch_translates_hyperparameters(clf_data, optimizer, torch_class, 
 def test_skorch_partial_fit_continues_exactly_like_ours(clf_data, optimizer):
     # One full batch per epoch: skorch's step and the estimator's partial_fit step are the same
     # step (same loss, same optimizer state), so the weights and the BatchNorm statistics agree.
+    # In float64 on any device (the CPU's default here): in float32 the rounding noise of
+    # torch.optim's bias-before-BatchNorm gradient (exactly 0 in the engine) becomes Adam steps.
     X, y = clf_data
-    est = clf(optimizer=optimizer, lr=0.05, weight_decay=1e-2, batch_norm=True, batch_size=60)
+    est = clf(optimizer=optimizer, lr=0.05, weight_decay=1e-2, batch_norm=True, batch_size=60,
+              dtype="float64")
     est.fit(X, y)
     net = est.to_skorch(max_epochs=1)
     net.partial_fit(X, y)

@@ -3,6 +3,10 @@
 References: scikit-learn's MLP (classes_, predict's format, one SGD step from the same weights,
 accuracy), torch's ``binary_cross_entropy_with_logits``, ``accuracy_score`` on indicator matrices,
 refits without the weighted-away rows, and scikit-learn's own GridSearchCV.
+
+Estimators run where ``device='auto'`` resolves (the run's ``--device``): two trainings are compared
+with ``assert_same_training`` (bit for bit on the CPU, the design's tolerance on a GPU), one model's
+numbers computed two ways with ``assert_same_model`` / ``model_tolerance`` (float32 on a GPU).
 """
 
 import pickle
@@ -13,6 +17,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
+from conftest import assert_same_model, assert_same_training, model_tolerance, training_tolerance
 from sklearn.datasets import make_multilabel_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score
@@ -68,8 +73,10 @@ def test_fitted_attributes_and_output_format_as_sklearn(fitted):
 def test_one_sgd_step_equals_sklearns_from_the_same_weights():
     # Full batch, plain SGD, no shuffling: from the same weights, one step of scikit-learn's
     # multilabel MLP (logistic outputs, binary log-loss summed over the labels) and one epoch of
-    # ours give the same weights and the same training loss.
-    params = dict(optimizer="sgd", lr=0.1, batch_size=len(X), shuffle=False, patience=None)
+    # ours give the same weights and the same training loss. (In float64 on any device: the
+    # reference is scikit-learn's float64.)
+    params = dict(optimizer="sgd", lr=0.1, batch_size=len(X), shuffle=False, patience=None,
+                  dtype="float64")
     ours = clf(max_epochs=2, **params).fit(X, Y)
     theirs = SkMLPClassifier((16,), solver="sgd", momentum=0.0, learning_rate_init=0.1,
                              batch_size=len(X), shuffle=False, alpha=0.0, max_iter=1,
@@ -113,18 +120,23 @@ def test_accuracy_comparable_to_sklearn_mlp():
 @pytest.mark.parametrize("loss", ["log_loss", "squared_error"])
 def test_training_loss_is_the_torch_loss_of_the_sigmoid_outputs(loss):
     # The second full-batch epoch's training loss, from the weights the first left behind.
+    pytest.importorskip("skorch")  # to_torch: sknn_tune.interop imports skorch
     params = dict(loss=loss, batch_size=len(X), shuffle=False, patience=None)
     est = clf(max_epochs=1, **params).fit(X, Y)
-    logits = est.to_torch()(torch.as_tensor(X)).detach()
-    target = torch.as_tensor(Y, dtype=logits.dtype)
+    net = est.to_torch()
+    weight = next(net.parameters())  # on the model's device, in its dtype
+    inputs = torch.as_tensor(X, dtype=weight.dtype, device=weight.device)
+    logits = net(inputs).detach()
+    target = torch.as_tensor(Y, dtype=logits.dtype, device=logits.device)
     if loss == "log_loss":
         expected = F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(1)
     else:
         expected = 0.5 * F.mse_loss(torch.sigmoid(logits), target, reduction="none").mean(1)
     est.partial_fit(X, Y)
-    assert est.history_["train_loss"].iloc[-1] == pytest.approx(expected.mean().item(), rel=1e-12)
-    np.testing.assert_allclose(torch.sigmoid(est.to_torch()(torch.as_tensor(X))).detach().numpy(),
-                               est.predict_proba(X), rtol=1e-12)
+    assert est.history_["train_loss"].iloc[-1] == pytest.approx(expected.mean().item(),
+                                                                rel=model_tolerance(1e-12))
+    assert_same_model(torch.sigmoid(est.to_torch()(inputs)).detach(), est.predict_proba(X),
+                      cpu_rtol=1e-12)
 
 
 def test_bce_stays_finite_where_the_sigmoid_saturates():
@@ -146,7 +158,7 @@ def test_bce_stays_finite_where_the_sigmoid_saturates():
 def test_bool_float_sparse_and_column_targets():
     reference = clf().fit(X, Y).predict_proba(X)
     for y in (Y.astype(bool), Y.astype(float), sp.csr_matrix(Y)):
-        np.testing.assert_array_equal(clf().fit(X, y).predict_proba(X), reference)
+        assert_same_training(clf().fit(X, y).predict_proba(X), reference)
     single = clf()
     with pytest.warns(Warning, match="column-vector y"):
         single.fit(X, Y[:, :1])  # one column: binary labels, as scikit-learn
@@ -159,11 +171,12 @@ def test_zero_sample_weight_removes_rows():
     weighted = clf(**params).fit(X, Y, sample_weight=np.where(dropped, 0.0, 1.0))
     removed = clf(**params).fit(X[~dropped], Y[~dropped])
     np.testing.assert_allclose(weighted.predict_proba(X), removed.predict_proba(X),
-                               rtol=1e-9, atol=1e-12)
+                               rtol=max(1e-9, training_tolerance()), atol=training_tolerance(1e-12))
     twice = np.where(dropped, 2.0, 1.0)
     duplicated = clf(**params).fit(np.vstack([X, X[dropped]]), np.vstack([Y, Y[dropped]]))
     np.testing.assert_allclose(clf(**params).fit(X, Y, sample_weight=twice).predict_proba(X),
-                               duplicated.predict_proba(X), rtol=1e-9)
+                               duplicated.predict_proba(X), rtol=max(1e-9, training_tolerance()),
+                               atol=training_tolerance())
     assert not np.allclose(clf(**params).fit(X, Y).predict_proba(X), removed.predict_proba(X))
 
 
@@ -179,10 +192,14 @@ def test_validation_score_is_subset_accuracy_and_loss_the_bce():
     est = clf(patience=None, restore_best_weights=False).fit(X_train, Y_train, X_val=X_val,
                                                               y_val=Y_val)
     last = est.history_.iloc[-1]
-    assert last["val_score"] == pytest.approx(accuracy_score(Y_val, est.predict(X_val)), abs=1e-12)
+    # (the history keeps the model's dtype: float32 on a GPU)
+    assert last["val_score"] == pytest.approx(accuracy_score(Y_val, est.predict(X_val)),
+                                              rel=model_tolerance(), abs=1e-12)
     proba = est.predict_proba(X_val)
     bce = -(Y_val * np.log(proba) + (1 - Y_val) * np.log(1 - proba)).sum(1).mean()
-    assert last["val_loss"] == pytest.approx(bce, rel=1e-10)
+    # (on a GPU from float32 probabilities, whose rounding near 1 shows in log(1 - p): to the
+    # design's tolerance)
+    assert last["val_loss"] == pytest.approx(bce, rel=max(1e-10, training_tolerance()))
 
 
 def test_early_stopping_splits_without_strata():
@@ -217,7 +234,7 @@ def test_partial_fit_continues_like_fit():
         clf().partial_fit(X, Y, classes=[0, 1])
     est.partial_fit(X, Y, classes=np.arange(N_LABELS)).partial_fit(X, Y)
     np.testing.assert_array_equal(est.classes_, np.arange(N_LABELS))
-    np.testing.assert_array_equal(est.predict_proba(X), clf(max_epochs=2).fit(X, Y).predict_proba(X))
+    assert_same_training(est.predict_proba(X), clf(max_epochs=2).fit(X, Y).predict_proba(X))
     with pytest.raises(ValueError, match="y has 3 labels"):
         est.partial_fit(X, Y[:, :3])
     with pytest.raises(ValueError, match="fitted on a label indicator matrix"):
@@ -229,18 +246,24 @@ def test_partial_fit_continues_like_fit():
 
 def test_warm_start_continues_like_fit():
     est = clf(max_epochs=3, warm_start=True).fit(X, Y).fit(X, Y)
-    np.testing.assert_array_equal(est.predict_proba(X), clf(max_epochs=6).fit(X, Y).predict_proba(X))
+    assert_same_training(est.predict_proba(X), clf(max_epochs=6).fit(X, Y).predict_proba(X))
     with pytest.raises(ValueError, match="y has 3 labels"):
         est.fit(X, Y[:, :3])
 
 
 def test_pickle_save_load_and_interop(fitted, tmp_path):
     proba = fitted.predict_proba(X)
-    np.testing.assert_array_equal(pickle.loads(pickle.dumps(fitted)).predict_proba(X), proba)
+    # The same weights; a pickle holds CPU tensors, so on a GPU run the loaded model predicts on
+    # the CPU: the same numbers to float32 rounding there, bit for bit on a CPU run.
+    assert_same_training(pickle.loads(pickle.dumps(fitted)).predict_proba(X), proba)
     save(fitted, tmp_path / "model.pt")
     loaded = load(tmp_path / "model.pt")
     assert loaded.multilabel_
     np.testing.assert_array_equal(loaded.predict(X), fitted.predict(X))
+
+
+def test_to_skorch_refuses_multilabel(fitted):
+    pytest.importorskip("skorch")  # sknn_tune.interop imports it
     with pytest.raises(ValueError, match="to_skorch has no skorch net for a multilabel"):
         fitted.to_skorch()
 
@@ -272,18 +295,24 @@ def test_fused_grid_search_equals_grid_search(trained):
         if key == "params":
             assert a[key] == b[key]
         elif np.issubdtype(np.asarray(b[key]).dtype, np.floating):
-            np.testing.assert_allclose(a[key], b[key], rtol=0, atol=1e-6, err_msg=key)
+            np.testing.assert_allclose(a[key], b[key], rtol=0, atol=training_tolerance(1e-6),
+                                       err_msg=key)
         else:
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
     scores = np.asarray(a["mean_test_accuracy"])
     assert scores.max() - scores.min() > 1e-3  # candidates differ: a mix-up would show
     assert fused.best_params_ == reference.best_params_
-    np.testing.assert_array_equal(fused.predict(X), reference.predict(X))
+    # The two refits are two trainings; the labels are decoded from the fused one's probabilities.
+    proba = fused.predict_proba(X)
+    assert_same_training(proba, reference.predict_proba(X))
+    np.testing.assert_array_equal(fused.predict(X), (proba > 0.5).astype(int))
+    if training_tolerance() == 0:
+        np.testing.assert_array_equal(fused.predict(X), reference.predict(X))
 
 
 def test_fused_cross_val_predict_equals_sklearns(trained):
     est = clf(max_epochs=4)
     fused = fused_model_selection.cross_val_predict(est, X, Y, cv=3, method="predict_proba")
     assert trained.fused() == 3 and trained.plain() == 0
-    np.testing.assert_array_equal(fused, cross_val_predict(est, X, Y, cv=3, method="predict_proba"))
+    assert_same_training(fused, cross_val_predict(est, X, Y, cv=3, method="predict_proba"))
     assert fused.shape == Y.shape

@@ -178,7 +178,11 @@ def assert_same_search(fused, ref, X, atol=ATOL):
         assert fused.best_index_ == ref.best_index_
         assert fused.best_params_ == ref.best_params_
         assert fused.best_score_ == pytest.approx(ref.best_score_, abs=atol)
-        np.testing.assert_array_equal(fused.predict(X), ref.predict(X))
+        # The two refits are two plain fits of the best candidate, the same training: bit for bit
+        # on the CPU; on a GPU within the design's tolerance, so a classifier's labels (which a
+        # near tie may flip) are compared through its probabilities only.
+        if training_tolerance() == 0 or not hasattr(ref, "predict_proba"):
+            assert_same_training(fused.predict(X), ref.predict(X))
         if hasattr(ref, "predict_proba"):
             np.testing.assert_allclose(fused.predict_proba(X), ref.predict_proba(X),
                                        rtol=0, atol=atol)
