@@ -53,7 +53,8 @@ CPU_MAX_MEMBERS = 512
 # update stop waiting on memory. Measured on a 2-core EPYC (32 MiB L3), one thread, float64: a
 # 40-128-64-5 search (16 candidates x 5 folds) took 6.2 s in stacks of 16 members (13 MiB each),
 # 6.2 s at 32 and 7.0-8.8 s at 80; a 20-64-32-4 one (16 x 3) 2.0 s at 48 (15 MiB) and 2.2 s at
-# 16 (per-step overhead, spread over fewer members).
+# 16 (per-step overhead, spread over fewer members). Budgets of 8 / 16 / 32 MiB for the first in
+# float32: 3.0-3.3 / 3.1-3.4 / 3.5-4.1 s.
 CPU_STACK_BYTES = 16 * 2**20
 CPU_MIN_MEMBERS = 8
 RESOURCE_PARAMETER = "max_epochs"
