@@ -21,9 +21,10 @@ from sklearn.datasets import make_classification
 
 from sknn_tune import MLPClassifier, MLPRegressor
 from sknn_tune._engine import MemberData, StackedTrainer
+from sknn_tune._engine.rows import as_rows
 from sknn_tune._fit_protocol import providing, reusing_validation
 from sknn_tune.exceptions import DivergenceError
-from sknn_tune.search._pretrained import fit_key, plan_key, serving
+from sknn_tune.search._pretrained import Registry, fit_key, plan_key, serving
 
 PACKAGE = pathlib.Path(__file__).parents[1] / "sknn_tune"
 X, Y = make_classification(120, 5, n_informative=3, n_redundant=0, n_classes=3, random_state=0)
@@ -40,7 +41,8 @@ def train(plan):
                                           device=plan.config.device)
     monitor = None if plan.monitor is None else (
         lambda trainer, members: [plan.monitor(trainer, i) for i in members])
-    trainer.fit(as_tensor(plan.X), as_tensor(plan.Y), [plan.data], monitor=monitor)
+    X = as_rows(plan.X, plan.config.dtype, plan.config.device)  # dense or sparse rows
+    trainer.fit(X, as_tensor(plan.Y), [plan.data], monitor=monitor)
     return trainer
 
 
@@ -230,3 +232,36 @@ def test_history_follows_the_model():
     assert list(estimator.history_["epoch"]) == [1, 2, 3]
     refit = pickle.loads(pickle.dumps(estimator))
     assert refit.history_.equals(estimator.history_)
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+def test_registry_finds_a_fit_by_its_exact_data_without_hashing_it(sparse, monkeypatch):
+    import scipy.sparse as sp
+
+    from sknn_tune.search import _pretrained
+    X, Y = make_classification(1000, 50, n_informative=5, n_classes=3, random_state=0)
+    data = sp.csr_matrix(X) if sparse else X
+    plan = clf().plan_fit(data, Y)
+    member = train(plan)
+    registry = Registry()
+    registry.register(plan_key(plan), plan, member)
+    # a copy of X, as scikit-learn's _safe_split hands each fit: found, and X is never hashed
+    hashed = []
+    digest = _pretrained.array_digest
+    monkeypatch.setattr(_pretrained, "array_digest",
+                        lambda *arrays: hashed.append(sum(a.size for a in arrays if a is not None))
+                        or digest(*arrays))
+    with serving(registry, keep=True):
+        assert clf().fit(data.copy(), Y).model_ is member
+    assert max(hashed) < X.size / 4  # sampled rows and the targets, not all of X
+    # X that differs in one value outside the sampled rows (and -0.0 for 0.0): not the same fit
+    for value in (X[1, 2] + 1.0, -0.0 if X[1, 2] == 0 else np.nextafter(X[1, 2], 9.0)):
+        other = X.copy()
+        other[1, 2] = value
+        other = sp.csr_matrix(other) if sparse else other
+        assert registry.key_of(clf().plan_fit(other, Y)) is None
+    zero, negative_zero = X.copy(), X.copy()
+    zero[1, 2], negative_zero[1, 2] = 0.0, -0.0
+    assert not _pretrained.same_bytes(zero, negative_zero)
+    registry.clear()
+    assert registry.key_of(plan) is None and not registry.planned_inputs

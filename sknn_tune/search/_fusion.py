@@ -39,7 +39,7 @@ from .._engine.rows import stack_rows
 from .._fit_protocol import FitPlan, reusing_validation
 from .._sklearn_compat import _check_method_params, _safe_split
 from ._dask import dask_client, train_on_dask
-from ._pretrained import array_digest, fit_key, plan_key
+from ._pretrained import Registry, array_digest, fit_key, plan_key
 
 CPU_MEMORY_BUDGET = 2 * 2**30
 GPU_MEMORY_SHARE = 0.5
@@ -224,7 +224,7 @@ class Fusion:
         # the n_jobs of the parallel_config / parallel_backend context, if any.
         self.backend = get_active_backend(prefer="threads")[0]
         self._context_n_jobs = get_active_backend()[1]
-        self.registry = {}  # fit key -> trained single-member trainer(s), for scikit-learn's pass
+        self.registry = Registry()  # fit key -> trained member(s), for scikit-learn's pass
         self.resumable = {}  # resume key -> live single-member trainer (successive halving)
         self.epochs_trained = 0  # member-epochs, so tests can check nothing trains twice
         self._prefix_outputs, self._fold_rows, self._validated, self._digests = {}, {}, {}, {}
@@ -334,7 +334,8 @@ class Fusion:
                 if member is None:  # its training raised: scikit-learn's fit reports it
                     continue
                 extra = [member.select([0]) for _ in range(copies[planned.key])]
-                self.registry[planned.key] = [member, *extra] if extra else member
+                self.registry.register(planned.key, planned.plan,
+                                       [member, *extra] if extra else member)
                 if planned.resume_key is not None:
                     self.resumable[planned.resume_key] = (member, member_rows)
         return candidate_keys
