@@ -100,17 +100,22 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         # check (type_of_target, a tenth of a millisecond or more) is for floats and objects.
         if y.dtype.kind not in "iubUS":
             check_classification_targets(y)
+        codes = None
         if reset:
-            self.classes_ = np.unique(y if classes is None else classes)
+            if classes is None:  # the classes are y's own: every label is one of them
+                self.classes_, codes = np.unique(y, return_inverse=True)
+            else:
+                self.classes_ = np.unique(classes)
             if len(self.classes_) < 2:
                 raise ValueError(
                     f"{type(self).__name__} needs samples of at least 2 classes in the data, but "
                     f"the data contains only one class: {self.classes_[0]!r}.")
-        unseen = np.setdiff1d(y, self.classes_)
-        if len(unseen):
-            raise ValueError(f"y contains labels {unseen.tolist()} that are not in classes_ "
-                             f"{self.classes_.tolist()}.")
-        codes = np.searchsorted(self.classes_, y)
+        if codes is None:
+            unseen = np.setdiff1d(y, self.classes_)
+            if len(unseen):
+                raise ValueError(f"y contains labels {unseen.tolist()} that are not in classes_ "
+                                 f"{self.classes_.tolist()}.")
+            codes = np.searchsorted(self.classes_, y)
         return np.eye(len(self.classes_))[codes], codes
 
     def _encode_indicator(self, y, reset, classes):
