@@ -406,26 +406,13 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         """:meth:`plan_fit` for ``fit``, ``partial_fit`` (``incremental``: no validation split,
         ``classes``) and warm starts (``continuing``: the fitted encoding, device and dtype)."""
         store = validation_store()
-        fresh = not (continuing or incremental or classes is not None
-                     or any(_is_fitted_attribute(name) for name in vars(self)))
-        key = (type(self), id(X), id(y), id(sample_weight))
-        if store is not None and fresh and key in store:
-            _, X, y, Y, codes, sample_weight, fitted = store[key]
-            vars(self).update(fitted)
+        # Reused only by a fresh estimator's plain fit (a search's planning pass).
+        if store is not None and not (continuing or incremental or classes is not None
+                                      or any(_is_fitted_attribute(name) for name in vars(self))):
+            X, y, Y, codes, sample_weight = self._validated_once(store, X, y, sample_weight)
         else:
-            inputs = (X, y, sample_weight)
-            X, y = validate_data(self, X, y, reset=not continuing, accept_sparse=["csr", "csc"],
-                                 dtype=[np.float64, np.float32],
-                                 multi_output=True, y_numeric=self._y_numeric)
-            if continuing and not incremental:
-                self._check_warm_targets(y)
-            Y, codes = self._encode_targets(y, reset=not continuing, classes=classes)
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
-                                                 ensure_non_negative=True)
-            if store is not None and fresh:
-                fitted = {name: value for name, value in vars(self).items()
-                          if _is_fitted_attribute(name)}
-                store[key] = (inputs, X, y, Y, codes, sample_weight, fitted)
+            X, y, Y, codes, sample_weight = self._validated(X, y, sample_weight, incremental,
+                                                            classes, continuing)
         sample_weight = sample_weight * self._target_weight(codes)
 
         seed, rs = _draw_seed(self.random_state)
@@ -470,6 +457,31 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
             member=self._member_config(seed, incremental), data=data, X=X, Y=Y)
         plan.monitor = self._scoring_monitor(plan)
         return plan
+
+    def _validated(self, X, y, sample_weight, incremental=False, classes=None, continuing=False):
+        """``(X, y, Y, codes, sample_weight)``: the inputs validated, the targets encoded."""
+        X, y = validate_data(self, X, y, reset=not continuing, accept_sparse=["csr", "csc"],
+                             dtype=[np.float64, np.float32],
+                             multi_output=True, y_numeric=self._y_numeric)
+        if continuing and not incremental:
+            self._check_warm_targets(y)
+        Y, codes = self._encode_targets(y, reset=not continuing, classes=classes)
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                             ensure_non_negative=True)
+        return X, y, Y, codes, sample_weight
+
+    def _validated_once(self, store, X, y, sample_weight):
+        """:meth:`_validated` of a fresh estimator, remembered in ``store`` for the same input
+        objects with the fitted attributes validating sets (see ``reusing_validation``)."""
+        key = (type(self), id(X), id(y), id(sample_weight))
+        if key not in store:
+            validated = self._validated(X, y, sample_weight)
+            fitted = {name: value for name, value in vars(self).items()
+                      if _is_fitted_attribute(name)}
+            store[key] = ((X, y, sample_weight), validated, fitted)  # the inputs keep their ids
+        _, validated, fitted = store[key]
+        vars(self).update(fitted)
+        return validated
 
     def _validation_split(self, n, stratify, rs):
         n_val = int(np.ceil(self.validation_fraction * n))

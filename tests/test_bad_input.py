@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.exceptions import NotFittedError
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from sknn_tune import MLPClassifier, MLPRegressor
@@ -281,7 +282,6 @@ _TARGET_KINDS = {
 def test_classifier_accepts_the_targets_scikit_learn_accepts(kind):
     # The classifier skips scikit-learn's target check where it cannot fail (1-D ints, bools,
     # strings): it must still accept and refuse exactly what that check does.
-    from sklearn.utils.multiclass import check_classification_targets
     y = _TARGET_KINDS[kind]
     X = np.random.default_rng(0).normal(size=(len(y), 3))
     try:

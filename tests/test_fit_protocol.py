@@ -14,6 +14,7 @@ import pickle
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 from conftest import assert_same_history, assert_same_training
 from sklearn.base import clone
@@ -24,6 +25,7 @@ from sknn_tune._engine import MemberData, StackedTrainer
 from sknn_tune._engine.rows import as_rows
 from sknn_tune._fit_protocol import providing, reusing_validation
 from sknn_tune.exceptions import DivergenceError
+from sknn_tune.search import _pretrained
 from sknn_tune.search._pretrained import Registry, fit_key, plan_key, serving
 
 PACKAGE = pathlib.Path(__file__).parents[1] / "sknn_tune"
@@ -236,9 +238,6 @@ def test_history_follows_the_model():
 
 @pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
 def test_registry_finds_a_fit_by_its_exact_data_without_hashing_it(sparse, monkeypatch):
-    import scipy.sparse as sp
-
-    from sknn_tune.search import _pretrained
     X, Y = make_classification(1000, 50, n_informative=5, n_classes=3, random_state=0)
     data = sp.csr_matrix(X) if sparse else X
     plan = clf().plan_fit(data, Y)

@@ -38,8 +38,9 @@ def fit_key(params, X, Y, data, data_digest=None):
     ``Y`` and of the rows and weights of ``data`` (a :class:`~sknn_tune._engine.MemberData`).
 
     Equal keys mean equal fits: the same parameters trained on the same numbers in the same
-    places. ``data_digest``, when given, is ``array_digest(X, Y)`` computed already (a plan's
-    several keys hash its data once).
+    places. ``data_digest``, when given, stands for ``X`` and ``Y``: ``array_digest(X, Y)``
+    computed already (a plan's several keys hash its data once), or what :func:`sampled_key`
+    reads of them.
     """
     digest = hashlib.blake2b(digest_size=20)
     # A RandomState's repr holds its address, which differs between clones: use its state.
