@@ -227,9 +227,14 @@ class Fusion:
         self.registry = Registry()  # fit key -> trained member(s), for scikit-learn's pass
         self.resumable = {}  # resume key -> live single-member trainer (successive halving)
         self.epochs_trained = 0  # member-epochs, so tests can check nothing trains twice
-        self._prefix_outputs, self._fold_rows, self._validated, self._digests = {}, {}, {}, {}
+        self._forget_folds()
         self.enabled = (split_estimator(estimator)[1] is not None
                         and self._weight_param_name(estimator) is not False)
+
+    def _forget_folds(self):
+        """Drop what planning keeps per fold number: fold rows, prefix outputs, validated inputs
+        and data digests (a batch's splits give other rows under the same number)."""
+        self._prefix_outputs, self._fold_rows, self._validated, self._digests = {}, {}, {}, {}
 
     def _weight_param_name(self, estimator):
         """The fit parameter that carries sample weights, None if absent, False if a fit
@@ -264,9 +269,9 @@ class Fusion:
         """
         if not self.enabled:
             return [[] for _ in candidate_params]
-        # Prefix outputs are keyed by fold number: only valid for this batch's splits (successive
-        # halving over n_samples, or an unseeded splitter, gives other rows under the same number).
-        self._prefix_outputs, self._fold_rows, self._validated, self._digests = {}, {}, {}, {}
+        # Per fold number: only valid for this batch's splits (successive halving over n_samples,
+        # or an unseeded splitter, gives other rows under the same number).
+        self._forget_folds()
         plans, copies, candidate_keys = [], {}, []
         slots = self._parallel_stacks() if in_slices else math.inf
         stack_sizes, filled = {}, 0  # stacks the planned members fill, each of its group's size
