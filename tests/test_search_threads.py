@@ -26,18 +26,39 @@ def stacks(monkeypatch):
     return log
 
 
-@pytest.mark.parametrize("n_jobs", [2, -1])
-def test_n_jobs_spreads_stacks_over_cpu_threads_with_one_torch_thread(stacks, n_jobs):
+@pytest.fixture
+def two_torch_threads():
+    """torch with two intra-op threads (n_jobs=None uses as many stack threads)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("n_jobs", [2, -1, None])
+def test_n_jobs_spreads_stacks_over_cpu_threads_with_one_torch_thread(stacks, n_jobs,
+                                                                      two_torch_threads):
     X, y = make_classification(120, 5, n_informative=3, n_redundant=0, random_state=0)
     est = MLPClassifier((8,), max_epochs=3, batch_size=32, random_state=0, device="cpu")
     grid = {"lr": [1e-3, 1e-2, 1e-1]}
-    before = torch.get_num_threads()
     one = FusedGridSearchCV(est, grid, cv=3, n_jobs=1, refit=False).fit(X, y)
     single = list(stacks)
     stacks.clear()
     many = FusedGridSearchCV(est, grid, cv=3, n_jobs=n_jobs, refit=False).fit(X, y)
     assert [m for m, _ in single] == [9]
     assert sorted(m for m, _ in stacks) == [4, 5] and {t for _, t in stacks} == {1}
-    assert torch.get_num_threads() == before
+    assert torch.get_num_threads() == 2
     for key in ("mean_test_score", "split0_test_score", "rank_test_score"):
         np.testing.assert_array_equal(many.cv_results_[key], one.cv_results_[key])
+
+
+def test_one_torch_thread_trains_one_stack_at_a_time_by_default(stacks):
+    X, y = make_classification(120, 5, n_informative=3, n_redundant=0, random_state=0)
+    est = MLPClassifier((8,), max_epochs=2, batch_size=32, random_state=0, device="cpu")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        FusedGridSearchCV(est, {"lr": [1e-3, 1e-2, 1e-1]}, cv=3, refit=False).fit(X, y)
+    finally:
+        torch.set_num_threads(before)
+    assert stacks == [(9, 1)]
