@@ -74,6 +74,29 @@ class SortedStrOptions(StrOptions):
         return f"a str among {{{', '.join(repr(o) for o in sorted(self.options))}}}"
 
 
+# Parameter sets that passed validation, by _plain_parameters_key.
+_VALID_PARAMETERS = {}
+VALID_PARAMETERS_KEPT = 4096
+# Values whose validity depends on their type and value alone (exact types: no subclass).
+_PLAIN_TYPES = frozenset({type(None), bool, int, float, str, np.bool_, np.int32, np.int64,
+                          np.float32, np.float64})
+
+
+def _plain_parameters_key(cls, params):
+    """A hashable key of ``params`` for ``cls`` when every value is a plain scalar or string,
+    or a tuple or list of them; None when any is something else (a scorer, an array, ...)."""
+    items = []
+    for name, value in params.items():
+        if type(value) in (tuple, list):
+            if not all(type(v) in _PLAIN_TYPES for v in value):
+                return None
+            value = (type(value), tuple((type(v), v) for v in value))
+        elif type(value) not in _PLAIN_TYPES:
+            return None
+        items.append((name, type(value), value))
+    return cls, tuple(items)
+
+
 def _draw_seed(random_state):
     """``(seed, rs)``: the member's seed, drawn first from ``random_state``, and a function that
     returns the random state after that draw (for the validation split).
@@ -225,11 +248,20 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         return super().set_params(**params)
 
     def _validate_params(self):
+        # A search validates the same few parameter sets thousands of times (planning, then
+        # scikit-learn's fit of each fold), at a few tenths of a millisecond each.
+        key = _plain_parameters_key(type(self), self.get_params(deep=False))
+        if key is not None and key in _VALID_PARAMETERS:
+            return
         for (name, value), ours in SKLEARN_VALUES.items():
             if getattr(self, name, None) == value:
                 raise ValueError(f"{name}={value!r} is scikit-learn's name; sknn_tune calls it "
                                  f"{name}={ours!r}.")
         super()._validate_params()
+        if key is not None:
+            if len(_VALID_PARAMETERS) >= VALID_PARAMETERS_KEPT:
+                _VALID_PARAMETERS.clear()
+            _VALID_PARAMETERS[key] = True
 
     @classmethod
     def _get_param_names(cls):
