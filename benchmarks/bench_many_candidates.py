@@ -19,6 +19,11 @@ Python process, so that its peak memory is its own:
 ``GridSearchCV`` over the same estimator (``n_jobs=1``, the sequential search) times only
 ``--sklearn-candidates`` (60) candidates spread over the largest grid, all folds, and **extrapolates**
 its time to each N; its ``mean_test_score`` is compared with the fused one on those candidates.
+``GridSearchCV`` over a **no-op classifier** (``NoOpClassifier``: the same two parameters; ``fit``
+and ``predict`` validate their input as any scikit-learn estimator does, and do nothing else)
+searches the whole grid of the smallest N: scikit-learn's own cost per fit (clone, split, fit and
+score calls, input validation, accuracy), which a search that keeps scikit-learn's scoring pass
+cannot go below. The fused rows give their training time per fit beside it (``train_stack``).
 Results go to ``benchmarks/results/many_candidates_<device>[_<tag>][_quick].json``. Run
 ``python benchmarks/bench_many_candidates.py --help``.
 """
@@ -48,9 +53,12 @@ from _common import (
     timed,
     write_json,
 )
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import make_classification
 from sklearn.model_selection import GridSearchCV, ParameterGrid, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sknn_tune import FusedGridSearchCV, MLPClassifier
 from sknn_tune.search import _fusion
@@ -62,6 +70,7 @@ FOLDS = 5
 LR_RANGE = (1e-4, 1e-1)
 WEIGHT_DECAYS = (0.0, 1e-5, 1e-4, 1e-3, 1e-2)
 FUSED, SEQUENTIAL = "FusedGridSearchCV", "GridSearchCV(ours)"
+NO_OP = "GridSearchCV(no-op)"
 
 # ------------------------------------------------------------------------------------------------
 # workload
@@ -76,6 +85,26 @@ def load_data(n_samples):
 def estimator(epochs):
     return MLPClassifier(hidden_layer_sizes=HIDDEN, activation="relu", optimizer="adam",
                          batch_size=BATCH, max_epochs=epochs, random_state=SEED, device="cpu")
+
+
+class NoOpClassifier(ClassifierMixin, BaseEstimator):
+    """Takes the searched parameters and validates its input like any scikit-learn classifier;
+    learns nothing (predicts the first class). What scikit-learn's search costs per fit."""
+
+    def __init__(self, lr=1e-3, weight_decay=0.0):
+        self.lr = lr
+        self.weight_decay = weight_decay
+
+    def fit(self, X, y):
+        X, y = validate_data(self, X, y)
+        check_classification_targets(y)
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        return np.full(X.shape[0], self.classes_[0])
 
 
 def candidate_points(n_candidates):
@@ -126,6 +155,22 @@ def track_held():
     return held
 
 
+def track_training():
+    """Seconds spent in ``train_stack`` (the fused stacks' training, in this process)."""
+    spent = {"seconds": 0.0}
+    train_stack = _fusion.train_stack
+
+    def timed_train_stack(job):
+        started = time.perf_counter()
+        try:
+            return train_stack(job)
+        finally:
+            spent["seconds"] += time.perf_counter() - started
+
+    _fusion.train_stack = timed_train_stack
+    return spent
+
+
 def measure(spec):
     """Run one search as ``spec`` says; return its figures (a JSON-able dict)."""
     X, y = load_data(spec["n_samples"])
@@ -137,6 +182,9 @@ def measure(spec):
     else:  # some of its candidates, in the grid's order
         grid = [{name: [value] for name, value in points[i].items()} for i in spec["indices"]]
 
+    if spec["kind"] == NO_OP:
+        est = NoOpClassifier()
+
     def search():
         search_class = FusedGridSearchCV if spec["kind"] == FUSED else GridSearchCV
         return search_class(est, grid, cv=splits, refit=False, n_jobs=1)
@@ -146,6 +194,7 @@ def measure(spec):
         # untimed warm-up of the same kind: imports, first allocations, thread pools
         type(search())(est, {"lr": [1e-3, 1e-2]}, cv=splits[:2], refit=False).fit(X, y)
         held = track_held()
+        training = track_training()
         gc.collect()
         reset_peak_memory("cpu")
         before = peak_memory("cpu")
@@ -170,6 +219,7 @@ def measure(spec):
         "ru_maxrss_mib": after["ru_maxrss_mib"],
         "held_fits": held["fits"], "held_tensor_mib": held["tensor_mib"],
         "tracemalloc_peak_mib": traced_peak,
+        "training_s": training["seconds"] if spec["kind"] == FUSED else None,
         "member_epochs": getattr(fitted, "n_member_epochs_", None),
         "mean_test_score": scores.tolist(),
         "load_average": {"before": load_before, "after": load_average()},
@@ -230,8 +280,19 @@ def run(args, device):
         check = {"n_candidates": len(indices), "indices": indices,
                  "max_abs_diff": float(np.nanmax(diff))}
 
+    if args.no_op:
+        n = counts[0]
+        print(f"  {NO_OP} {n} candidates ...", end=" ", flush=True)
+        result = run_measurement({**base, "kind": NO_OP, "grid_candidates": n}, args.threads)
+        result.pop("mean_test_score")
+        print(f"{result['seconds']:.1f} s", flush=True)
+        rows.append({"name": NO_OP, "how": "measured", **result})
+
     for r in rows:
         r["fits_per_s"] = r["n_fits"] / r["seconds"]
+        r["ms_per_fit"] = 1000 * r["seconds"] / r["n_fits"]
+        r["training_ms_per_fit"] = (None if r.get("training_s") is None
+                                    else 1000 * r["training_s"] / r["n_fits"])
         r["s_per_1000_fits"] = 1000 * r["seconds"] / r["n_fits"]
         r["rss_growth_mib"] = r["peak_rss_mib"] - r["rss_before_mib"]
         fused = next(f for f in rows if f["name"] == FUSED and f["n_candidates"] == r["n_candidates"])
@@ -239,7 +300,8 @@ def run(args, device):
     columns = [
         ("name", "search", ""), ("n_candidates", "candidates", "d"), ("n_fits", "fits", "d"),
         ("how", "fits timed", ""), ("seconds", "wall s", ".1f"), ("cpu_s", "cpu s", ".1f"),
-        ("fits_per_s", "fits/s", ".0f"), ("s_per_1000_fits", "s / 1000 fits", ".2f"),
+        ("fits_per_s", "fits/s", ".0f"), ("ms_per_fit", "ms / fit", ".2f"),
+        ("training_ms_per_fit", "of which training", ".2f"),
         ("ratio", "÷ fused", ".2f"), ("peak_rss_mib", "peak RSS MiB", ".0f"),
         ("rss_growth_mib", "RSS growth MiB", ".0f"), ("held_fits", "held fits", "d"),
         ("held_tensor_mib", "held tensors MiB", ".1f")]
@@ -250,6 +312,15 @@ def run(args, device):
     if check is not None:
         print(f"  fused vs {SEQUENTIAL} on {check['n_candidates']} candidates of the "
               f"{largest}-candidate grid: max |diff| of mean_test_score = {check['max_abs_diff']:.3g}")
+    no_op = next((r for r in rows if r["name"] == NO_OP), None)
+    if no_op is not None:
+        fused = next(r for r in rows if r["name"] == FUSED and r["n_candidates"] == counts[0])
+        print(f"  scikit-learn's own pass (a no-op classifier): {no_op['ms_per_fit']:.2f} ms per "
+              f"fit; the fused search {fused['ms_per_fit']:.2f} ms, of which training "
+              f"{fused['training_ms_per_fit']:.2f} ms and the rest "
+              f"{fused['ms_per_fit'] - fused['training_ms_per_fit']:.2f} ms "
+              f"({(fused['ms_per_fit'] - fused['training_ms_per_fit']) / no_op['ms_per_fit']:.2f}"
+              f" x scikit-learn's own)")
     print("  RSS growth: peak RSS of the search's process minus its RSS just before the search; "
           "held fits: the most trained members held at once; the GridSearchCV rows are extrapolated "
           "from the fits they timed, their memory is that run's (one fit at a time)")
@@ -267,6 +338,9 @@ def parse_args(argv=None):
     parser.add_argument("--sklearn-candidates", type=int, default=60, metavar="K",
                         help="candidates GridSearchCV(ours) times (all folds), extrapolated to "
                              "each grid; 0 leaves it out (default 60)")
+    parser.add_argument("--no-op", action=argparse.BooleanOptionalAction, default=True,
+                        help="also GridSearchCV over a no-op classifier on the smallest grid: "
+                             "scikit-learn's own cost per fit (default on)")
     parser.add_argument("--tracemalloc", action="store_true",
                         help="also the peak of Python allocations, from a second, traced search "
                              "per grid size (about 3x slower, not timed)")
