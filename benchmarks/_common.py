@@ -257,6 +257,18 @@ def gemm_floor(layer_sizes, batch, m, dtype, device="cpu", repeats=7, min_second
     """
     dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
     run, flop = step_products(tuple(int(s) for s in layer_sizes), int(batch), int(m), dtype, device)
+    out = _timed_per_step(run, device, repeats, min_seconds)
+    out.update({"layer_sizes": list(layer_sizes), "batch": int(batch), "m": int(m),
+                "dtype": str(dtype).replace("torch.", ""), "device": str(device),
+                "per_member_step_s": out["per_step_s"] / m,
+                "gflops": flop / out["per_step_s"] / 1e9})
+    return out
+
+
+def _timed_per_step(run, device, repeats, min_seconds):
+    """Best time of one ``run()``: each repeat runs it back to back enough times to last
+    ``min_seconds``. A dict: ``per_step_s``, ``inner``, ``repeats``, ``threads``, the load average
+    before and after, ``flag``."""
     threads = torch.get_num_threads()
     load_before = load_average()
     for _ in range(3):  # warm-up: first-call costs, caches, CUDA handles
@@ -280,12 +292,70 @@ def gemm_floor(layer_sizes, batch, m, dtype, device="cpu", repeats=7, min_second
         synchronize(device)
         best = min(best, (time.perf_counter() - start) / inner)
     load_after = load_average()
-    return {"layer_sizes": list(layer_sizes), "batch": int(batch), "m": int(m),
-            "dtype": str(dtype).replace("torch.", ""), "device": str(device), "threads": threads,
-            "per_step_s": best, "per_member_step_s": best / m, "gflops": flop / best / 1e9,
-            "inner": inner, "repeats": repeats,
+    return {"per_step_s": best, "inner": inner, "repeats": repeats, "threads": threads,
             "load_average": {"before": load_before, "after": load_after},
             "flag": load_flag(load_before, load_after, threads)}
+
+
+def step_kernels(layer_sizes, batch, m, dtype, device):
+    """Everything but the matrix products in one training step of an ``m``-member stack of a
+    ReLU network with a softmax cross-entropy loss, trained by Adam with an L2 penalty, each as
+    the one ATen kernel the engine calls (sknn_tune._engine.network.TrainStep and the trainer's
+    update): per hidden layer the ReLU and its backward; the loss, its gradient and their
+    reductions; each layer's bias gradient and the copies of the gradient blocks into the flat
+    ``(M, P)`` gradient; the L2 term and the fused Adam update of the flat parameters. Returns a
+    function that runs them once. Their time is what an eager step spends beyond its products
+    even with no Python at all: only fusing kernels (a compiler) would go below it."""
+    gen = torch.Generator(device="cpu").manual_seed(0)
+
+    def rand(*shape):
+        return torch.randn(*shape, generator=gen, dtype=dtype).to(device)
+
+    sizes = tuple(int(s) for s in layer_sizes)
+    n_params = sum(a * b + b for a, b in itertools.pairwise(sizes))
+    params, grad, exp_avg, exp_avg_sq = (rand(m, n_params) for _ in range(4))
+    exp_avg_sq.abs_()
+    l2 = torch.full((m, n_params), 1e-4, dtype=dtype, device=device)
+    steps = list(torch.ones(m, dtype=torch.float32, device=device).unbind(0))
+    rows = [list(t.unbind(0)) for t in (params, grad, exp_avg, exp_avg_sq)]
+    hidden = [rand(m, batch, h) for h in sizes[1:-1]]
+    weight_grads, bias_grads, blocks, offset = [], [], [], 0
+    for fan_in, fan_out in itertools.pairwise(sizes):
+        weight_grads.append(rand(m, fan_in, fan_out))
+        blocks.append(grad[:, offset:offset + fan_in * fan_out].view(m, fan_in, fan_out))
+        offset += fan_in * fan_out
+        bias_grads.append(rand(m, batch, fan_out))
+        blocks.append(grad[:, offset:offset + fan_out].view(m, 1, fan_out))
+        offset += fan_out
+    out, target = rand(m, batch, sizes[-1]), rand(m, batch, sizes[-1])
+
+    def run():
+        for z in hidden:
+            torch.relu(z)
+            torch.ops.aten.threshold_backward(z, z, 0)
+        log_p = torch.log_softmax(out, dim=-1)
+        (target * log_p).sum(-1).sum(1)
+        (torch.exp(log_p) - target).mul_(1.0 / batch)
+        for layer, (dw, g) in enumerate(zip(weight_grads, bias_grads)):
+            blocks[2 * layer].copy_(dw)
+            blocks[2 * layer + 1].copy_(torch.sum(g, 1, keepdim=True))
+        grad.addcmul_(l2, params)
+        torch._fused_adam_(*rows, [], steps, lr=1e-3, beta1=0.9, beta2=0.999, weight_decay=0.0,
+                           eps=1e-8, amsgrad=False, maximize=False)
+
+    return run
+
+
+def kernel_floor(layer_sizes, batch, m, dtype, device="cpu", repeats=7, min_seconds=0.02):
+    """The time of :func:`step_kernels` per step and per member-step, measured as
+    :func:`gemm_floor` measures the products (same keys, no ``gflops``)."""
+    dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    run = step_kernels(layer_sizes, int(batch), int(m), dtype, device)
+    out = _timed_per_step(run, device, repeats, min_seconds)
+    out.update({"layer_sizes": list(layer_sizes), "batch": int(batch), "m": int(m),
+                "dtype": str(dtype).replace("torch.", ""), "device": str(device),
+                "per_member_step_s": out["per_step_s"] / m})
+    return out
 
 
 def floor_ratio_text(achieved, floor, target=None):
