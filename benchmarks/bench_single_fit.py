@@ -30,8 +30,10 @@ used, at the thread count in use, best of ``--floor-repeats``. Each row's achiev
 ``best time / (epochs x ceil(n_train / batch))``, is divided by its dtype's floor: the ``÷ floor``
 column (target for a single fit of sknn_tune: at most 1.6x). The 1-min load average before and
 after each contender's best fit and each floor is recorded; a row whose load exceeded the threads
-in use is flagged ``LOADED`` (other work competed: discard it). skorch is left out when it is not
-importable.
+in use is flagged ``LOADED`` (other work competed: discard it). Beside the floor, the step's other
+kernels alone (``_common.step_kernels``: activations, loss, bias gradients, gradient copies, L2,
+fused Adam) give ``bound ÷ floor``, what an eager step made of them cannot go below. skorch is left
+out when it is not importable.
 Run ``python benchmarks/bench_single_fit.py --help`` for the options.
 """
 
@@ -47,6 +49,7 @@ from _common import (
     detect_device,
     format_table,
     gemm_floor,
+    kernel_floor,
     limit_threads,
     load_average,
     load_flag,
@@ -170,6 +173,8 @@ def run_workload(name, args, device):
         if key not in floors:
             floors[key] = gemm_floor(layer_sizes, BATCH, 1, key[1], key[0],
                                      repeats=args.floor_repeats)
+            floors[key]["kernels"] = kernel_floor(layer_sizes, BATCH, 1, key[1], key[0],
+                                                  repeats=args.floor_repeats)
     rows = []
     for label, _, dtype, sync_device, epochs_run in entries:
         wall, cpu, fitted = timings[label]
@@ -186,6 +191,9 @@ def run_workload(name, args, device):
                      "accuracy": accuracy, "us_per_step": per_step * 1e6,
                      "floor_us_per_step": floor["per_member_step_s"] * 1e6,
                      "x_floor": per_step / floor["per_member_step_s"],
+                     "kernels_us_per_step": floor["kernels"]["per_member_step_s"] * 1e6,
+                     "bound_x_floor": 1 + (floor["kernels"]["per_member_step_s"]
+                                           / floor["per_member_step_s"]),
                      "target_x_floor": TARGET_SINGLE_FIT if label.startswith("sknn_tune") else None,
                      "load_before": best_load[0], "load_after": best_load[1],
                      "flag": load_flag(*best_load, threads)})
@@ -206,17 +214,21 @@ def run_workload(name, args, device):
         ("ratio", "÷ ours", ".2f"), ("ratio_cpu", "÷ ours (cpu)", ".2f"),
         ("us_per_step", "µs/step", ".1f"), ("floor_us_per_step", "floor µs", ".1f"),
         ("x_floor", "÷ floor", ".2f"), ("target_x_floor", "target", ".1f"),
+        ("kernels_us_per_step", "kernels µs", ".1f"), ("bound_x_floor", "bound ÷ floor", ".2f"),
         ("load_before", "load0", ".2f"), ("load_after", "load1", ".2f"), ("flag", "flag", "")]))
     if ratios:
         print("  " + "   ".join(f"{k} = {v:.2f}x" for k, v in ratios.items()))
     for (floor_device, floor_dtype), f in floors.items():
         print(f"  GEMM floor {floor_device} {floor_dtype}, M=1, {f['threads']} threads: "
-              f"{f['per_member_step_s'] * 1e6:.1f} µs/step ({f['gflops']:.1f} GFLOP/s); load "
+              f"{f['per_member_step_s'] * 1e6:.1f} µs/step ({f['gflops']:.1f} GFLOP/s), other "
+              f"kernels {f['kernels']['per_member_step_s'] * 1e6:.1f} µs; load "
               f"{_fmt(f['load_average']['before'])} -> {_fmt(f['load_average']['after'])} {f['flag']}")
     print(f"  µs/step: best time / ({steps} steps = {args.epochs} epochs x ceil({X_train.shape[0]}"
           f" / {BATCH})); ÷ floor: that / the floor of the row's device and dtype (target for "
           f"sknn_tune <= {TARGET_SINGLE_FIT}x); load0/load1: 1-min load average before / after "
-          f"the best fit, LOADED when above the {threads} threads in use (discard)")
+          f"the best fit, LOADED when above the {threads} threads in use (discard); kernels µs:"
+          " the step's other kernels alone (_common.step_kernels); bound ÷ floor: (floor + "
+          "kernels) / floor, what an eager step of these kernels cannot go below")
     return {"n_train": X_train.shape[0], "n_test": X_test.shape[0], "architecture": arch,
             "steps_per_fit": steps, "results": rows, "ratios": ratios,
             "gemm_floor": list(floors.values()), "threads": threads,

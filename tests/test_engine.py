@@ -484,6 +484,23 @@ def test_traceable_train_step_writes_the_same_gradient(batch_norm, monkeypatch):
 
 
 @pytest.mark.parametrize("batch_norm", [False, True], ids=["plain", "bn"])
+def test_one_member_step_writes_its_blocks_in_place_with_its_stacked_numbers(batch_norm):
+    # A one-member stack's gradient blocks are contiguous: written out= directly, where a
+    # stack's strided blocks are computed apart and copied in. Each member's gradient, loss and
+    # statistics are the same either way (and every entry is written: _train_step's NaNs).
+    arch = Architecture(7, (13, 5), 3, "relu", batch_norm, "softmax_log_loss")
+    gen = torch.Generator().manual_seed(5)
+    flat, buffers = _random_params(arch, 3, gen), _random_buffers(arch, 3, gen)
+    x, y = _randn(gen, 3, 8, 7), _rand(gen, 3, 8, 3)
+    stacked = _train_step(arch, flat, buffers, x, y, None, None, None, None)
+    for i in range(3):
+        alone = _train_step(arch, flat[i:i + 1].clone(), buffers[i:i + 1], x[i:i + 1],
+                            y[i:i + 1], None, None, None, None)
+        for left, right in zip(alone, stacked):
+            assert_same_training(left[0], right[i], cpu_atol=1e-15)
+
+
+@pytest.mark.parametrize("batch_norm", [False, True], ids=["plain", "bn"])
 def test_train_step_all_valid_mask_equals_no_mask(batch_norm):
     arch = Architecture(4, (5, 3), 2, "elu", batch_norm, "squared_error")
     gen = torch.Generator().manual_seed(3)
