@@ -199,6 +199,19 @@ def load_average():
         return None
 
 
+def settle(threads, max_wait=120.0):
+    """Wait (at most ``max_wait`` seconds) until the 1-min load average is at most ``threads``:
+    the load of the run before (this script's own, on more threads) takes a minute to decay, and
+    a timing started under it would be flagged LOADED. Returns the seconds waited."""
+    started = time.perf_counter()
+    while True:
+        load = load_average()
+        waited = time.perf_counter() - started
+        if load is None or load <= threads or waited >= max_wait:
+            return waited
+        time.sleep(5.0)
+
+
 def load_flag(before, after, threads):
     """``'LOADED'`` when the 1-min load average before or after a timing exceeds the threads it
     used (other work competed for the cores: discard the figure), else ``''``."""
@@ -265,11 +278,15 @@ def gemm_floor(layer_sizes, batch, m, dtype, device="cpu", repeats=7, min_second
     return out
 
 
+REPEAT_PAUSE_S = 3.0
+
+
 def _timed_per_step(run, device, repeats, min_seconds):
     """Best time of one ``run()``: each repeat runs it back to back enough times to last
-    ``min_seconds``. A dict: ``per_step_s``, ``inner``, ``repeats``, ``threads``, the load average
+    ``min_seconds``; the second half of the repeats starts ``REPEAT_PAUSE_S`` later. A dict: ``per_step_s``, ``inner``, ``repeats``, ``threads``, the load average
     before and after, ``flag``."""
     threads = torch.get_num_threads()
+    settle(threads)
     load_before = load_average()
     for _ in range(3):  # warm-up: first-call costs, caches, CUDA handles
         run()
@@ -285,7 +302,10 @@ def _timed_per_step(run, device, repeats, min_seconds):
         if elapsed >= min_seconds or inner >= 2**16:
             break
         inner *= 2 if elapsed <= 0 else max(2, min(16, math.ceil(min_seconds / elapsed)))
-    for _ in range(repeats):
+    for repeat in range(repeats):
+        if repeat == repeats // 2:
+            # The shared machine slows down in bursts of seconds: half the repeats come later.
+            time.sleep(REPEAT_PAUSE_S)
         start = time.perf_counter()
         for _ in range(inner):
             run()

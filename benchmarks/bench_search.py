@@ -47,7 +47,8 @@ one stack per thread (the one-thread time ÷ the threads). A row's achieved time
 member-steps it trained, ``sum over timed fits of epochs x ceil(n_train of the fold / batch)``;
 ``÷ floor`` divides that by the floor per member-step (targets, issue 15: fused at most 1.3x on
 workload B, 2x on the small one). Each row and each floor records the 1-min load average before
-and after; one whose load exceeded the threads it used is flagged ``LOADED`` (discard it).
+and after; one whose load exceeded the threads it used is flagged ``LOADED`` (discard it). Each
+timing first waits (at most two minutes) for the load of the run before it to fall to its threads.
 
 **The eager bound.** Beside the floor, the step's other kernels (``_common.step_kernels``: the
 activations and their backward, the loss and its gradient, bias gradients, the copies into the
@@ -66,6 +67,7 @@ import math
 import os
 import pstats
 import sys
+import time
 import warnings
 
 import numpy as np
@@ -81,6 +83,7 @@ from _common import (
     limit_threads,
     load_average,
     load_flag,
+    settle,
     machine_info,
     peak_memory,
     reset_peak_memory,
@@ -97,6 +100,7 @@ from torch import nn
 
 from sknn_tune import FusedGridSearchCV, MLPClassifier
 from sknn_tune._engine.trainer import StackedTrainer
+from sknn_tune.search import _fusion
 
 try:
     from skorch import NeuralNetClassifier
@@ -226,13 +230,35 @@ def run_search(search, X, y, device, stacks=None):
     a list, receives the M of every stack trained."""
     gc.collect()
     reset_peak_memory(device)
+    settle(torch.get_num_threads())
     load_before = load_average()
     torch.manual_seed(SEED)  # skorch's initialisation and shuffling
-    with recorded_stacks() as sizes:
+    with recorded_stacks() as sizes, time_in_fused_training() as training:
         wall, cpu = timed(lambda: search.fit(X, y), device)
     if stacks is not None:
         stacks.extend(sizes)
-    return wall, cpu, peak_memory(device), (load_before, load_average())
+    return wall, cpu, peak_memory(device), (load_before, load_average()), training[0]
+
+
+@contextlib.contextmanager
+def time_in_fused_training():
+    """Yield a one-item list that receives the seconds spent in ``Fusion.train`` inside the
+    block (planning and training the stacks; the rest of a fused search is scikit-learn's
+    scoring pass and bookkeeping)."""
+    spent, original = [0.0], _fusion.Fusion.train
+
+    def train(self, *args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            spent[0] += time.perf_counter() - started
+
+    _fusion.Fusion.train = train
+    try:
+        yield spent
+    finally:
+        _fusion.Fusion.train = original
 
 
 def warm_up(name, estimator, grid, n_jobs, X, y, device):
@@ -286,7 +312,8 @@ def run(args, device):
         search = build_search(name, estimator, grid, timed_splits, n_jobs)
         print(f"  {name:<22} {n_timed} fits ...", end=" ", flush=True)
         stacks[name] = []
-        wall, cpu, memory, load = run_search(search, X_in, y, run_device, stacks[name])
+        wall, cpu, memory, load, training = run_search(search, X_in, y, run_device,
+                                                       stacks[name])
         extrapolated = n_timed < n_fits
         seconds = wall * n_fits / n_timed
         scores = search.cv_results_["mean_test_score"]
@@ -308,9 +335,13 @@ def run(args, device):
             "threads": os.cpu_count() if n_jobs == -1 else threads,
             "member_steps": member_steps(timed_splits, len(timed_points), args.epochs),
             "stack_sizes": stacks[name],
+            # fused: the time outside Fusion.train, scikit-learn's scoring pass and bookkeeping
+            "outside_training_s": wall - training if name == FUSED else None,
         }
         row["flag"] = load_flag(load[0], load[1], row["threads"])
         row["us_per_member_step"] = wall / row["member_steps"] * 1e6
+        if row["outside_training_s"] is not None:
+            row["outside_us"] = row["outside_training_s"] / row["member_steps"] * 1e6
         if name == FUSED:
             row["member_epochs"] = int(search.n_member_epochs_)
             if row["member_epochs"] != n_fits * args.epochs:
@@ -346,6 +377,7 @@ def run(args, device):
         ("us_per_member_step", "µs/member-step", ".1f"), ("floor_us", "floor µs", ".1f"),
         ("floor_m", "floor M", ""), ("x_floor", "÷ floor", ".2f"), ("target_x_floor", "target", ".1f"),
         ("kernels_us", "kernels µs", ".1f"), ("bound_x_floor", "bound ÷ floor", ".2f"),
+        ("outside_us", "scoring pass µs", ".1f"),
         ("load_before", "load0", ".2f"), ("load_after", "load1", ".2f"), ("flag", "flag", "")]
     if device.startswith("cuda"):
         for r in rows:
@@ -366,7 +398,9 @@ def run(args, device):
           f"the row trained, member-weighted; ÷ floor: their ratio; kernels µs: the step's other "
           "kernels alone (activations, loss, bias gradients, gradient copies, L2, fused Adam; "
           "_common.step_kernels) at the same M; bound ÷ floor: (floor + kernels) / floor, what an "
-          "eager step cannot go below, before any Python, batching or scoring; load0/load1: 1-min load "
+          "eager step cannot go below, before any Python, batching or scoring; scoring pass µs: "
+          "the fused search's time outside its training (Fusion.train), scikit-learn's pass that "
+          "scores every fit, per member-step; load0/load1: 1-min load "
           "average before / after, LOADED when above the threads the row used (discard)")
     for f in floors:
         print(f"  GEMM floor M={f['m']} {f['dtype']} {f['device']}, {f['how']}: "
