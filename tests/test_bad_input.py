@@ -293,3 +293,30 @@ def test_classifier_accepts_the_targets_scikit_learn_accepts(kind):
     else:
         fitted = MLPClassifier((2,), max_epochs=1, patience=None).fit(X, y)
         np.testing.assert_array_equal(fitted.classes_, np.unique(y))
+
+
+@pytest.mark.parametrize("valid, invalid", [
+    ({"lr": 0.01}, {"lr": "0.01"}),  # the same value, another type
+    ({"lr": 0.01}, {"lr": -0.01}),
+    ({"hidden_layer_sizes": [8]}, {"hidden_layer_sizes": "8"}),
+    ({"batch_size": 16}, {"batch_size": 16.0}),
+    ({"early_stopping": True}, {"early_stopping": 1.5}),
+])
+def test_a_parameter_set_validated_before_does_not_let_another_through(valid, invalid):
+    # Valid parameter sets are remembered (a search validates each thousands of times); one that
+    # differs in a value or only in its type is validated afresh.
+    clf().set_params(**valid).fit(X, Y_CLF)
+    clf().set_params(**valid).fit(X, Y_CLF)
+    with pytest.raises(ValueError, match="must be"):
+        clf().set_params(**invalid).fit(X, Y_CLF)
+
+
+def test_a_parameter_that_is_not_a_plain_value_is_validated_every_time():
+    from sknn_tune._base import _plain_parameters_key
+
+    params = clf().get_params()
+    assert _plain_parameters_key(MLPClassifier, params) is not None
+    assert _plain_parameters_key(MLPClassifier, {**params, "scoring": len}) is None
+    assert _plain_parameters_key(MLPClassifier, {**params, "class_weight": {"a": 2.0}}) is None
+    with pytest.raises(ValueError, match="scoring"):
+        clf(scoring=3).fit(X, Y_CLF)
