@@ -283,8 +283,9 @@ REPEAT_PAUSE_S = 3.0
 
 def _timed_per_step(run, device, repeats, min_seconds):
     """Best time of one ``run()``: each repeat runs it back to back enough times to last
-    ``min_seconds``; the second half of the repeats starts ``REPEAT_PAUSE_S`` later. A dict: ``per_step_s``, ``inner``, ``repeats``, ``threads``, the load average
-    before and after, ``flag``."""
+    ``min_seconds``; the second half of the repeats starts ``REPEAT_PAUSE_S`` later. A dict:
+    ``per_step_s``, ``inner``, ``repeats``, ``threads``, the load average before and after,
+    ``flag``."""
     threads = torch.get_num_threads()
     settle(threads)
     load_before = load_average()

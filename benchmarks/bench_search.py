@@ -40,15 +40,16 @@ options still override it; unlike the issue's, X is scaled once up front, no pip
 **The GEMM floor.** In the same run, after the searches, the matrix products of one training step
 (forward ``baddbmm``, weight-gradient and input-gradient ``bmm`` per layer, see
 ``_common.gemm_floor``) are timed alone, as one ``bmm`` over the stack, at each stack size M the
-fused search actually trained (recorded from the engine's ``StackedTrainer.fit`` calls) and at
-M=1 for GridSearchCV(ours), in the compute dtype, at the thread count in use, best of
-``--floor-repeats``; with several threads on a CPU, the better of one stack on all of them and
-one stack per thread (the one-thread time ÷ the threads). A row's achieved time per member-step is its measured time divided by the
-member-steps it trained, ``sum over timed fits of epochs x ceil(n_train of the fold / batch)``;
-``÷ floor`` divides that by the floor per member-step (targets, issue 15: fused at most 1.3x on
-workload B, 2x on the small one). Each row and each floor records the 1-min load average before
-and after; one whose load exceeded the threads it used is flagged ``LOADED`` (discard it). Each
-timing first waits (at most two minutes) for the load of the run before it to fall to its threads.
+fused search actually trained (recorded from the engine's ``StackedTrainer.fit`` calls) and at M=1
+for GridSearchCV(ours), in the compute dtype, at the thread count in use, best of
+``--floor-repeats``; with several threads on a CPU, the better of one stack on all of them and one
+stack per thread (the one-thread time ÷ the threads). A row's achieved time per member-step is its
+measured time divided by the member-steps it trained, ``sum over timed fits of epochs x
+ceil(n_train of the fold / batch)``; ``÷ floor`` divides that by the floor per member-step
+(targets, issue 15: fused at most 1.3x on workload B, 2x on the small one). Each row and each
+floor records the 1-min load average before and after; one whose load exceeded the threads it used
+is flagged ``LOADED`` (discard it). Each timing first waits (at most two minutes) for the load of
+the run before it to fall to its threads.
 
 **The eager bound.** Beside the floor, the step's other kernels (``_common.step_kernels``: the
 activations and their backward, the loss and its gradient, bias gradients, the copies into the
@@ -83,10 +84,10 @@ from _common import (
     limit_threads,
     load_average,
     load_flag,
-    settle,
     machine_info,
     peak_memory,
     reset_peak_memory,
+    settle,
     synchronize,
     timed,
     write_json,
@@ -290,9 +291,9 @@ def run(args, device):
     threads = torch.get_num_threads()
     # Rounds of every contender in turn (the machine's speed drifts over minutes); each
     # contender's fastest round counts, every round's seconds are kept.
-    rounds = [(r, item) for r in range(args.repeats) for item in contenders(
+    rounds = [item for _ in range(args.repeats) for item in contenders(
         X.shape[1], n_classes, args.epochs, device, hidden).items()]
-    for round_index, (name, (estimator, mapping, n_jobs, dtype, run_device)) in rounds:
+    for name, (estimator, mapping, n_jobs, dtype, run_device) in rounds:
         if name in args.skip:
             continue
         # which fits to time: all, or a few (candidates spread over the grid, first folds)
@@ -606,7 +607,8 @@ def main(argv=None):
                    "lr_range": LR_RANGE, "weight_decays": WEIGHT_DECAYS,
                    "extrapolate_from": args.extrapolate_from, "skorch_fits": args.skorch_fits,
                    "skip": sorted(args.skip), "threads": args.threads, "quick": args.quick,
-                   "seed": SEED, "repeats": args.repeats, "target_x_floor": WORKLOADS[args.workload]["target_x_floor"]},
+                   "seed": SEED, "repeats": args.repeats,
+                   "target_x_floor": WORKLOADS[args.workload]["target_x_floor"]},
         "workload": workload,
     }
     name = (f"search_{device}" + ("" if args.workload == "B" else f"_{args.workload}")

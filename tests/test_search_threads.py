@@ -40,13 +40,13 @@ def test_n_jobs_spreads_stacks_over_cpu_threads_with_one_torch_thread(stacks, n_
                                                                       two_torch_threads):
     X, y = make_classification(120, 5, n_informative=3, n_redundant=0, random_state=0)
     est = MLPClassifier((8,), max_epochs=3, batch_size=32, random_state=0, device="cpu")
-    grid = {"lr": [1e-3, 1e-2, 1e-1]}
+    grid = {"lr": [1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1]}
     one = FusedGridSearchCV(est, grid, cv=3, n_jobs=1, refit=False).fit(X, y)
     single = list(stacks)
     stacks.clear()
     many = FusedGridSearchCV(est, grid, cv=3, n_jobs=n_jobs, refit=False).fit(X, y)
-    assert [m for m, _ in single] == [9]
-    assert sorted(m for m, _ in stacks) == [4, 5] and {t for _, t in stacks} == {1}
+    assert [m for m, _ in single] == [18]
+    assert stacks == [(9, 1), (9, 1)]
     assert torch.get_num_threads() == 2
     for key in ("mean_test_score", "split0_test_score", "rank_test_score"):
         np.testing.assert_array_equal(many.cv_results_[key], one.cv_results_[key])
@@ -62,3 +62,13 @@ def test_one_torch_thread_trains_one_stack_at_a_time_by_default(stacks):
     finally:
         torch.set_num_threads(before)
     assert stacks == [(9, 1)]
+
+
+def test_a_stack_too_small_to_halve_trains_whole_on_every_core(stacks, two_torch_threads):
+    # Halves below CPU_MIN_MEMBERS would be mostly per-step overhead: the 9 members stay one
+    # stack, on both cores' op threads.
+    X, y = make_classification(120, 5, n_informative=3, n_redundant=0, random_state=0)
+    est = MLPClassifier((8,), max_epochs=2, batch_size=32, random_state=0, device="cpu")
+    FusedGridSearchCV(est, {"lr": [1e-3, 1e-2, 1e-1]}, cv=3, n_jobs=2, refit=False).fit(X, y)
+    assert _fusion.CPU_MIN_MEMBERS > 9 // 2
+    assert stacks == [(9, 2)]

@@ -310,9 +310,15 @@ class Fusion:
         devices = engine_device.available_devices()
         if len(devices) > 1:
             chunks = _split_stacks(chunks, len(devices), lambda chunk: chunk[0].spread is not None)
-        cpu_workers = self._cpu_threads()
-        if cpu_workers > 1:  # one stack per core, each on its own thread
-            chunks = _split_stacks(chunks, cpu_workers, lambda chunk: True)
+        cpu_workers, stack_threads = self._cpu_threads(), None
+        if cpu_workers > 1:
+            # One stack per core, each on its own thread. A stack is halved only while the halves
+            # keep CPU_MIN_MEMBERS (smaller ones are per-step overhead, and their threads share
+            # one interpreter lock); cores without a stack of their own go to the stacks' ops.
+            chunks = _split_stacks(chunks, cpu_workers,
+                                   lambda chunk: len(chunk) >= 2 * CPU_MIN_MEMBERS)
+            stack_threads = max(1, cpu_workers // len(chunks))
+            cpu_workers = min(cpu_workers, len(chunks))
         jobs, slot = [], 0
         for chunk in chunks:
             jobs.append(self._job(chunk, slot))
@@ -327,9 +333,11 @@ class Fusion:
         if dask_client(self.backend) is not None:  # see _dask: joblib hangs on lost workers
             results = train_on_dask(self.backend, train_stack, [job for job, _ in jobs])
         else:
-            # Threads on the CPU: one torch thread each, or every op's thread pool competes with
-            # the other stacks' for the same cores (n_jobs=2 ran six times slower than 1).
-            with _torch_threads(1) if cpu_workers > 1 else contextlib.nullcontext():
+            # Threads on the CPU share the cores out: one torch thread each when there are as
+            # many stacks, or every op's thread pool competes with the other stacks' for the same
+            # cores (n_jobs=2 ran six times slower than 1).
+            with (_torch_threads(stack_threads) if stack_threads is not None
+                  else contextlib.nullcontext()):
                 results = Parallel(n_jobs=1 if n_jobs is None else n_jobs,
                                    backend=self.backend)(
                     delayed(train_stack)(job) for job, _ in jobs)
