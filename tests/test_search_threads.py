@@ -72,3 +72,14 @@ def test_a_stack_too_small_to_halve_trains_whole_on_every_core(stacks, two_torch
     FusedGridSearchCV(est, {"lr": [1e-3, 1e-2, 1e-1]}, cv=3, n_jobs=2, refit=False).fit(X, y)
     assert _fusion.CPU_MIN_MEMBERS > 9 // 2
     assert stacks == [(9, 2)]
+
+
+def test_a_batch_with_nothing_to_train_leaves_every_fit_to_scikit_learn(stacks, two_torch_threads):
+    # Every candidate fails planning: no stack trains, and scikit-learn's own fits report the
+    # error as GridSearchCV does (not a failure of the fused training).
+    X, y = make_classification(60, 4, n_informative=2, n_redundant=0, random_state=0)
+    est = MLPClassifier((4,), max_epochs=1, random_state=0, device="cpu")
+    search = FusedGridSearchCV(est, {"lr": [-1.0, -2.0]}, cv=2, refit=False, error_score=np.nan)
+    with pytest.raises(ValueError, match="All the 4 fits failed"):
+        search.fit(X, y)
+    assert stacks == []

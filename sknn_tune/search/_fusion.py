@@ -311,7 +311,7 @@ class Fusion:
         if len(devices) > 1:
             chunks = _split_stacks(chunks, len(devices), lambda chunk: chunk[0].spread is not None)
         cpu_workers, stack_threads = self._cpu_threads(), None
-        if cpu_workers > 1:
+        if cpu_workers > 1 and chunks:
             # One stack per core, each on its own thread. A stack is halved only while the halves
             # keep CPU_MIN_MEMBERS (smaller ones are per-step overhead, and their threads share
             # one interpreter lock); cores without a stack of their own go to the stacks' ops.
@@ -452,8 +452,9 @@ class Fusion:
         of the threading backend, and for ``n_jobs=None`` torch's intra-op threads (the cores
         one stack would use anyway); 1 elsewhere (processes, dask, GPUs place their own).
 
-        Each thread trains its own stacks with one torch thread: on the 2-core EPYC, two stacks
-        at once beat one stack on two intra-op threads (a 16-candidate x 3-fold search of
+        Each thread trains its own stack, with one torch thread when there are as many stacks as
+        threads (see :meth:`train`): on the 2-core EPYC, two stacks at once beat one stack on two
+        intra-op threads (a 16-candidate x 3-fold search of
         20-64-32-4: 1.17 s against 1.31 s; a 40-128-64-5 one, 16 x 5: 3.8 s against 4.0 s).
         """
         if (not getattr(self.backend, "uses_threads", False) or engine_device.available_devices()
