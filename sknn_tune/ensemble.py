@@ -38,7 +38,7 @@ from ._sklearn_compat import (
 from .classifier import MLPClassifier
 from .regressor import MLPRegressor
 from .search._fusion import Fusion, Planned, split_estimator, spread_request
-from .search._pretrained import plan_key, serving
+from .search._pretrained import Registry, plan_key, serving
 
 __all__ = ["FusedBaggingClassifier", "FusedBaggingRegressor"]
 
@@ -98,7 +98,7 @@ class _FusedBaggingMixin:
             planned = self._plan_members(X, y, sample_weight, fit_params, rs)
         finally:
             rs.set_state(state)
-        registry, self.n_member_epochs_ = {}, 0
+        registry, self.n_member_epochs_ = Registry(), 0
         if planned:
             fusion = _MemberFusion(self.estimator_, planned, self.max_members, self.n_jobs,
                                    self.verbose)

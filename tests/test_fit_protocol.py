@@ -94,7 +94,8 @@ def test_fit_adopts_the_provided_member_without_training(monkeypatch):
 def test_serving_takes_each_registered_member_once_or_keeps_it():
     plan = clf().plan_fit(X, Y)
     first, second = train(plan), train(plan)
-    registry = {plan_key(plan): [first, second]}
+    registry = Registry()
+    registry.register(plan_key(plan), plan, [first, second])
     with serving(registry, keep=True):
         assert clf().fit(X, Y).model_ is first
         assert clf().fit(X, Y).model_ is first

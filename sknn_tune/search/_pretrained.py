@@ -141,13 +141,13 @@ def _take(registry, key):
 
 
 def serving(registry, keep=False):
-    """A context in which ``fit`` adopts the members of ``registry`` (a dict fit key -> trained
-    single-member trainer, or a list of them) whose plans it makes. ``keep`` leaves them
-    registered (for fits that only predict, before the fits that keep them)."""
+    """A context in which ``fit`` adopts the members of ``registry`` (a :class:`Registry`: fit
+    key -> trained single-member trainer, or a list of them) whose plans it makes. ``keep`` leaves
+    them registered (for fits that only predict, before the fits that keep them)."""
     def provide(plan):
         if not registry:
             return None
-        key = registry.key_of(plan) if isinstance(registry, Registry) else plan_key(plan)
+        key = registry.key_of(plan)
         if keep:
             entry = registry.get(key)
             return entry[0] if isinstance(entry, list) else entry
