@@ -22,6 +22,8 @@ from pathlib import Path
 import torch
 from sklearn.base import clone
 
+from sknn_tune._engine import _compat
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
@@ -199,6 +201,26 @@ def load_average():
         return None
 
 
+@contextlib.contextmanager
+def time_spent_in(owner, name):
+    """Within the block, ``owner.name`` (a function or method) adds its wall time to the one-item
+    list this yields (calls in threads at once add up); the original is put back after."""
+    spent, original = [0.0], getattr(owner, name)
+
+    def timed_call(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent[0] += time.perf_counter() - started
+
+    setattr(owner, name, timed_call)
+    try:
+        yield spent
+    finally:
+        setattr(owner, name, original)
+
+
 def settle(threads, max_wait=120.0):
     """Wait (at most ``max_wait`` seconds) until the 1-min load average is at most ``threads``:
     the load of the run before (this script's own, on more threads) takes a minute to decay, and
@@ -270,11 +292,18 @@ def gemm_floor(layer_sizes, batch, m, dtype, device="cpu", repeats=7, min_second
     """
     dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
     run, flop = step_products(tuple(int(s) for s in layer_sizes), int(batch), int(m), dtype, device)
+    out = _step_timing(run, layer_sizes, batch, m, dtype, device, repeats, min_seconds)
+    out["gflops"] = flop / out["per_step_s"] / 1e9
+    return out
+
+
+def _step_timing(run, layer_sizes, batch, m, dtype, device, repeats, min_seconds):
+    """:func:`_timed_per_step` of ``run``, one step of an ``m``-member stack, with the shapes,
+    dtype and device it ran and the time per member-step."""
     out = _timed_per_step(run, device, repeats, min_seconds)
     out.update({"layer_sizes": list(layer_sizes), "batch": int(batch), "m": int(m),
                 "dtype": str(dtype).replace("torch.", ""), "device": str(device),
-                "per_member_step_s": out["per_step_s"] / m,
-                "gflops": flop / out["per_step_s"] / 1e9})
+                "per_member_step_s": out["per_step_s"] / m})
     return out
 
 
@@ -324,7 +353,8 @@ def step_kernels(layer_sizes, batch, m, dtype, device):
     the one ATen kernel the engine calls (sknn_tune._engine.network.TrainStep and the trainer's
     update): per hidden layer the ReLU and its backward; the loss, its gradient and their
     reductions; each layer's bias gradient and the copies of the gradient blocks into the flat
-    ``(M, P)`` gradient; the L2 term and the fused Adam update of the flat parameters. Returns a
+    ``(M, P)`` gradient; the L2 term and the Adam update of the flat parameters (the engine's
+    ``_compat`` kernels: ATen's ``threshold_backward`` and fused Adam where torch has them). Returns a
     function that runs them once. Their time is what an eager step spends beyond its products
     even with no Python at all: only fusing kernels (a compiler) would go below it."""
     gen = torch.Generator(device="cpu").manual_seed(0)
@@ -353,7 +383,7 @@ def step_kernels(layer_sizes, batch, m, dtype, device):
     def run():
         for z in hidden:
             torch.relu(z)
-            torch.ops.aten.threshold_backward(z, z, 0)
+            _compat.relu_backward(z, z)
         log_p = torch.log_softmax(out, dim=-1)
         (target * log_p).sum(-1).sum(1)
         (torch.exp(log_p) - target).mul_(1.0 / batch)
@@ -361,8 +391,7 @@ def step_kernels(layer_sizes, batch, m, dtype, device):
             blocks[2 * layer].copy_(dw)
             blocks[2 * layer + 1].copy_(torch.sum(g, 1, keepdim=True))
         grad.addcmul_(l2, params)
-        torch._fused_adam_(*rows, [], steps, lr=1e-3, beta1=0.9, beta2=0.999, weight_decay=0.0,
-                           eps=1e-8, amsgrad=False, maximize=False)
+        _compat.adam_(*rows, steps, 1e-3, 0.9, 0.999, 1e-8)
 
     return run
 
@@ -372,11 +401,7 @@ def kernel_floor(layer_sizes, batch, m, dtype, device="cpu", repeats=7, min_seco
     :func:`gemm_floor` measures the products (same keys, no ``gflops``)."""
     dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
     run = step_kernels(layer_sizes, int(batch), int(m), dtype, device)
-    out = _timed_per_step(run, device, repeats, min_seconds)
-    out.update({"layer_sizes": list(layer_sizes), "batch": int(batch), "m": int(m),
-                "dtype": str(dtype).replace("torch.", ""), "device": str(device),
-                "per_member_step_s": out["per_step_s"] / m})
-    return out
+    return _step_timing(run, layer_sizes, batch, m, dtype, device, repeats, min_seconds)
 
 
 def floor_ratio_text(achieved, floor, target=None):

@@ -50,6 +50,7 @@ from _common import (
     machine_info,
     peak_memory,
     reset_peak_memory,
+    time_spent_in,
     timed,
     write_json,
 )
@@ -155,22 +156,6 @@ def track_held():
     return held
 
 
-def track_training():
-    """Seconds spent in ``train_stack`` (the fused stacks' training, in this process)."""
-    spent = {"seconds": 0.0}
-    train_stack = _fusion.train_stack
-
-    def timed_train_stack(job):
-        started = time.perf_counter()
-        try:
-            return train_stack(job)
-        finally:
-            spent["seconds"] += time.perf_counter() - started
-
-    _fusion.train_stack = timed_train_stack
-    return spent
-
-
 def measure(spec):
     """Run one search as ``spec`` says; return its figures (a JSON-able dict)."""
     X, y = load_data(spec["n_samples"])
@@ -194,13 +179,13 @@ def measure(spec):
         # untimed warm-up of the same kind: imports, first allocations, thread pools
         type(search())(est, {"lr": [1e-3, 1e-2]}, cv=splits[:2], refit=False).fit(X, y)
         held = track_held()
-        training = track_training()
         gc.collect()
         reset_peak_memory("cpu")
         before = peak_memory("cpu")
         fitted = search()
         load_before = load_average()
-        wall, cpu = timed(lambda: fitted.fit(X, y))
+        with time_spent_in(_fusion, "train_stack") as training:
+            wall, cpu = timed(lambda: fitted.fit(X, y))
         after = peak_memory("cpu")
         traced_peak = None
         if spec.get("tracemalloc"):
@@ -219,7 +204,7 @@ def measure(spec):
         "ru_maxrss_mib": after["ru_maxrss_mib"],
         "held_fits": held["fits"], "held_tensor_mib": held["tensor_mib"],
         "tracemalloc_peak_mib": traced_peak,
-        "training_s": training["seconds"] if spec["kind"] == FUSED else None,
+        "training_s": training[0] if spec["kind"] == FUSED else None,
         "member_epochs": getattr(fitted, "n_member_epochs_", None),
         "mean_test_score": scores.tolist(),
         "load_average": {"before": load_before, "after": load_average()},

@@ -68,7 +68,6 @@ import math
 import os
 import pstats
 import sys
-import time
 import warnings
 
 import numpy as np
@@ -89,6 +88,7 @@ from _common import (
     reset_peak_memory,
     settle,
     synchronize,
+    time_spent_in,
     timed,
     write_json,
 )
@@ -234,32 +234,11 @@ def run_search(search, X, y, device, stacks=None):
     settle(torch.get_num_threads())
     load_before = load_average()
     torch.manual_seed(SEED)  # skorch's initialisation and shuffling
-    with recorded_stacks() as sizes, time_in_fused_training() as training:
+    with recorded_stacks() as sizes, time_spent_in(_fusion.Fusion, "train") as training:
         wall, cpu = timed(lambda: search.fit(X, y), device)
     if stacks is not None:
         stacks.extend(sizes)
     return wall, cpu, peak_memory(device), (load_before, load_average()), training[0]
-
-
-@contextlib.contextmanager
-def time_in_fused_training():
-    """Yield a one-item list that receives the seconds spent in ``Fusion.train`` inside the
-    block (planning and training the stacks; the rest of a fused search is scikit-learn's
-    scoring pass and bookkeeping)."""
-    spent, original = [0.0], _fusion.Fusion.train
-
-    def train(self, *args, **kwargs):
-        started = time.perf_counter()
-        try:
-            return original(self, *args, **kwargs)
-        finally:
-            spent[0] += time.perf_counter() - started
-
-    _fusion.Fusion.train = train
-    try:
-        yield spent
-    finally:
-        _fusion.Fusion.train = original
 
 
 def warm_up(name, estimator, grid, n_jobs, X, y, device):
