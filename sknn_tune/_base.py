@@ -36,7 +36,7 @@ from ._engine import (
 from ._engine.device import compute_dtype, continuing_placement, resolve_device, usable_device
 from ._engine.network import split_flat
 from ._engine.rows import as_rows
-from ._fit_protocol import FitPlan, provided_trainer, validation_store
+from ._fit_protocol import FitInputs, FitPlan, provided_trainer
 from ._sklearn_compat import Interval, StrOptions, _check_sample_weight, _fit_context
 from ._summary import model_summary
 from .exceptions import DivergenceError
@@ -295,8 +295,8 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         """Raise if a warm fit's targets ``y`` cannot continue the fitted model."""
 
     def _target_weight(self, codes):
-        """Per-row weight factor that depends on the target (``class_weight``); 1 by default."""
-        return 1.0
+        """Per-row weight factor that depends on the target (``class_weight``); None: none."""
+        return None
 
     # ------------------------------------------------------------------------------------------
     # fitting
@@ -329,7 +329,9 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         before = {name: value for name, value in vars(self).items()
                   if _is_fitted_attribute(name) and not (classes is not None and name == "classes_")}
         try:
-            plan = self._plan(X, y, sample_weight, X_val, y_val, incremental, classes, continuing)
+            inputs = self._fit_inputs(X, y, sample_weight, incremental=incremental,
+                                      classes=classes, continuing=continuing)
+            plan = self._plan(inputs, X_val, y_val, incremental, continuing)
             if continuing and plan.config.architecture != self.model_.config.architecture:
                 raise ValueError(
                     "warm_start / partial_fit cannot change the network's structure: it was "
@@ -398,7 +400,52 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
             the engine's configuration (see :class:`sknn_tune._fit_protocol.FitPlan`).
         """
         self._validate_params()
-        return self._plan(X, y, sample_weight, X_val, y_val)
+        return self._plan(self._fit_inputs(X, y, sample_weight), X_val, y_val)
+
+    def fit_inputs(self, X, y, sample_weight=None, *, rows=None):
+        """Validate a fit's inputs once, for planning any number of candidates on them.
+
+        For callers that plan many fits on the same data (the fused layer): ``fit_inputs``
+        validates ``X`` whole, by reference, and the targets and weights of the rows ``rows``
+        the fit sees; :meth:`plan_from` then plans an estimator of this class on them, as
+        ``plan_fit(X[rows], y[rows], sample_weight[rows])`` would, without copying ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data, whole.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets, one per row of ``X``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights, one per row of ``X``.
+        rows : array-like of int, default=None
+            The rows of ``X`` the fit trains on, in order; None: all of them.
+
+        Returns
+        -------
+        inputs : FitInputs
+            See :class:`sknn_tune._fit_protocol.FitInputs`.
+        """
+        return self._fit_inputs(X, y, sample_weight, rows=rows)
+
+    def plan_from(self, inputs):
+        """:meth:`plan_fit` on the validated ``inputs`` of :meth:`fit_inputs`.
+
+        Validates the parameters, sets the fitted attributes validating set, and plans the fit.
+
+        Parameters
+        ----------
+        inputs : FitInputs
+            What :meth:`fit_inputs` of an estimator of this class returned.
+
+        Returns
+        -------
+        plan : FitPlan
+            As :meth:`plan_fit`'s; its ``X`` is ``inputs.X`` and its ``rows`` ``inputs.rows``.
+        """
+        self._validate_params()
+        vars(self).update(inputs.attributes)
+        return self._plan(inputs)
 
     def adopt(self, plan, trainer):
         """Take ``trainer``, a trained single-member engine trainer of ``plan``, as this
@@ -433,23 +480,16 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         self._finish_fit(epochs_before, incremental)
         return self
 
-    def _plan(self, X, y, sample_weight, X_val=None, y_val=None, incremental=False,
-              classes=None, continuing=False):
-        """:meth:`plan_fit` for ``fit``, ``partial_fit`` (``incremental``: no validation split,
-        ``classes``) and warm starts (``continuing``: the fitted encoding, device and dtype)."""
-        store = validation_store()
-        # Reused only by a fresh estimator's plain fit (a search's planning pass).
-        if store is not None and not (continuing or incremental or classes is not None
-                                      or any(_is_fitted_attribute(name) for name in vars(self))):
-            X, y, Y, codes, sample_weight = self._validated_once(store, X, y, sample_weight)
-        else:
-            X, y, Y, codes, sample_weight = self._validated(X, y, sample_weight, incremental,
-                                                            classes, continuing)
-        sample_weight = sample_weight * self._target_weight(codes)
-
+    def _plan(self, inputs, X_val=None, y_val=None, incremental=False, continuing=False):
+        """:meth:`plan_fit` for ``fit``, ``partial_fit`` (``incremental``: no validation split)
+        and warm starts (``continuing``: the fitted device and dtype), from validated inputs."""
+        X, Y, codes, sample_weight = inputs.X, inputs.Y, inputs.codes, inputs.sample_weight
+        target_weight = self._target_weight(codes)
+        if target_weight is not None:
+            sample_weight = sample_weight * target_weight
         seed, rs = _draw_seed(self.random_state)
-        n = X.shape[0]
-        rows, val_rows = np.arange(n), None
+        n = inputs.n_rows
+        rows, val_rows = inputs.all_rows, None
         if X_val is not None or y_val is not None:
             if X_val is None or y_val is None:
                 raise ValueError("Pass both X_val and y_val, or neither.")
@@ -481,39 +521,36 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         else:
             device = resolve_device(self.device)
             dtype = compute_dtype(device, X.dtype.name, self.dtype)
-        data = MemberData(rows, sample_weight[rows],
+        # Every row: the weights themselves, shared by the plans of one inputs (no copy each).
+        data = MemberData(rows, sample_weight if rows is inputs.all_rows else sample_weight[rows],
                           val_rows, None if val_rows is None else sample_weight[val_rows])
         plan = FitPlan(
             params=self.get_params(deep=False),
             config=self._stack_config(X.shape[1], Y.shape[1], len(rows), device, dtype),
-            member=self._member_config(seed, incremental), data=data, X=X, Y=Y)
+            member=self._member_config(seed, incremental), data=data, X=X, Y=Y,
+            rows=inputs.rows)
         plan.monitor = self._scoring_monitor(plan)
         return plan
 
-    def _validated(self, X, y, sample_weight, incremental=False, classes=None, continuing=False):
-        """``(X, y, Y, codes, sample_weight)``: the inputs validated, the targets encoded."""
+    def _fit_inputs(self, X, y, sample_weight, incremental=False, classes=None,
+                    continuing=False, rows=None):
+        """The :class:`FitInputs` of a fit: the inputs validated, the targets of the fit's rows
+        (``rows`` of ``X``, None: all) encoded. ``continuing`` checks them against the fitted
+        encoding; ``classes`` is ``partial_fit``'s."""
         X, y = validate_data(self, X, y, reset=not continuing, accept_sparse=["csr", "csc"],
                              dtype=[np.float64, np.float32],
                              multi_output=True, y_numeric=self._y_numeric)
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                             ensure_non_negative=True)
+        if rows is not None:
+            rows = np.asarray(rows)
+            y, sample_weight = y[rows], sample_weight[rows]
         if continuing and not incremental:
             self._check_warm_targets(y)
         Y, codes = self._encode_targets(y, reset=not continuing, classes=classes)
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
-                                             ensure_non_negative=True)
-        return X, y, Y, codes, sample_weight
-
-    def _validated_once(self, store, X, y, sample_weight):
-        """:meth:`_validated` of a fresh estimator, remembered in ``store`` for the same input
-        objects with the fitted attributes validating sets (see ``reusing_validation``)."""
-        key = (type(self), id(X), id(y), id(sample_weight))
-        if key not in store:
-            validated = self._validated(X, y, sample_weight)
-            fitted = {name: value for name, value in vars(self).items()
+        attributes = {name: value for name, value in vars(self).items()
                       if _is_fitted_attribute(name)}
-            store[key] = ((X, y, sample_weight), validated, fitted)  # the inputs keep their ids
-        _, validated, fitted = store[key]
-        vars(self).update(fitted)
-        return validated
+        return FitInputs(X, rows, y, Y, codes, sample_weight, attributes)
 
     def _validation_split(self, n, stratify, rs):
         n_val = int(np.ceil(self.validation_fraction * n))
@@ -568,7 +605,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         if self.scoring is None or val_rows is None or len(val_rows) == 0:
             return None
         scorer = get_scorer(self.scoring)
-        X_val, y_val = plan.X[val_rows], self._decode_targets(plan.Y[val_rows])
+        X_val, y_val = plan.input_X(val_rows), self._decode_targets(plan.Y[val_rows])
         weight = plan.data.val_weight
         # Weighted like the validation loss; a custom callable gets (estimator, X, y) only.
         weighted = isinstance(self.scoring, str) and weight is not None and np.any(weight != 1)

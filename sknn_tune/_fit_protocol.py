@@ -8,32 +8,67 @@ An estimator's ``fit`` is three steps:
 2. the plan is trained: a :class:`~sknn_tune._engine.StackedTrainer` of one member;
 3. ``estimator.adopt(plan, trainer)`` takes the trained member as the fitted model.
 
-Code that trains many fits at once (the fused searches, fused cross-validation) plans each of them
-with ``plan_fit``, trains their members together in stacks, and then lets scikit-learn call ``fit``
-as usual while :func:`providing` trained members: within that context, step 2 asks the provider for
-the plan's trainer first and trains only when it has none. The estimator knows nothing of who
-provides, nor why.
+Code that trains many fits at once (the fused layer, :mod:`sknn_tune._fused`) splits step 1 in
+two: ``inputs = estimator.fit_inputs(X, y, sample_weight, rows=train)`` validates and encodes
+once what a fit of rows ``train`` of ``X`` sees (:class:`FitInputs`; ``X`` is kept whole, by
+reference), and ``estimator.plan_from(inputs)`` plans one candidate's fit from them, as many
+times as there are candidates. It trains the plans' members together in stacks, and then lets
+scikit-learn call ``fit`` as usual while :func:`providing` trained members: within that context,
+step 2 asks the provider for the plan's trainer first and trains only when it has none. The
+estimator knows nothing of who provides, nor why.
 """
 
 import contextlib
 import contextvars
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ._engine import MemberConfig, MemberData, StackConfig
 
 _provider = contextvars.ContextVar("sknn_tune_trained_provider", default=None)
-_validated = contextvars.ContextVar("sknn_tune_validated_inputs", default=None)
+
+
+@dataclass
+class FitInputs:
+    """A fit's validated inputs, for planning any number of candidates on them.
+
+    ``X`` is the validated input, whole; the fit sees its rows ``rows`` (None: all of them), in
+    that order. ``y``, ``Y``, ``codes`` and ``sample_weight`` are the fit's own, one entry per
+    row it sees: the validated targets, their encoding for the engine ``(n, k)``, the class codes
+    (None for regression and multilabel) and the weights. ``attributes`` are the fitted
+    attributes validating set (``n_features_in_``, ``classes_``, ...), which a plan sets.
+    """
+
+    X: object
+    rows: np.ndarray | None
+    y: np.ndarray
+    Y: np.ndarray
+    codes: np.ndarray | None
+    sample_weight: np.ndarray
+    attributes: dict
+    all_rows: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self):
+        # Every row of the fit, shared by the plans without a validation split.
+        self.all_rows = np.arange(len(self.Y))
+
+    @property
+    def n_rows(self):
+        """The rows the fit sees."""
+        return len(self.Y)
 
 
 @dataclass
 class FitPlan:
     """One fit, translated for the engine: what to train, on which rows of which arrays.
 
-    ``X`` / ``Y`` are the validated inputs and the encoded targets (an explicit validation set
-    appended); ``data`` picks the training and validation rows and their weights. ``monitor``,
+    The fit's input is ``X`` (the validated input) or, when ``rows`` is not None, its rows
+    ``rows``: the fused layer plans on the whole ``X`` by reference rather than on a copy of a
+    fold. ``Y`` holds the encoded targets of the fit's input rows (an explicit validation set
+    appended), and ``data`` picks the training and validation rows among them, with their weights
+    (positions in the fit's input, not in ``X``: :meth:`input_rows` translates). ``monitor``,
     when the estimator scores its validation rows with a ``scoring`` scorer, is
     ``monitor(trainer, member) -> float``: that member's score with its live weights, which the
     engine calls after each epoch. ``params`` are the estimator's parameters
@@ -44,9 +79,18 @@ class FitPlan:
     config: StackConfig
     member: MemberConfig
     data: MemberData
-    X: np.ndarray
+    X: object
     Y: np.ndarray
     monitor: Callable | None = None
+    rows: np.ndarray | None = None
+
+    def input_rows(self, positions):
+        """The rows of ``X`` at ``positions`` of the fit's input."""
+        return positions if self.rows is None else self.rows[positions]
+
+    def input_X(self, positions):
+        """The fit's input rows at ``positions`` (a copy of those rows of ``X``)."""
+        return self.X[self.input_rows(positions)]
 
 
 def provided_trainer(plan):
@@ -64,25 +108,3 @@ def providing(provider):
         yield provider
     finally:
         _provider.reset(token)
-
-
-@contextlib.contextmanager
-def reusing_validation(store):
-    """Within this context, ``plan_fit`` of a fresh estimator remembers in ``store`` (a dict) what
-    validating and encoding its inputs gave, and a later ``plan_fit`` of a fresh estimator of the
-    same class on the very same ``X``, ``y`` and ``sample_weight`` objects reuses it.
-
-    For code that plans many candidates on the same fold (the fused searches): their inputs are
-    its own copies, unchanged while it plans. ``store`` keeps the input objects alive, so that
-    their ids are not reused.
-    """
-    token = _validated.set(store)
-    try:
-        yield store
-    finally:
-        _validated.reset(token)
-
-
-def validation_store():
-    """The ``store`` of the active :func:`reusing_validation`, or None."""
-    return _validated.get()

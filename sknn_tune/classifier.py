@@ -152,7 +152,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _target_weight(self, codes):
         if self.class_weight is None:
-            return 1.0
+            return None
         if self.multilabel_:
             raise ValueError("class_weight is not supported for multilabel y (a label indicator "
                              "matrix): weigh the samples with sample_weight instead.")

@@ -6,7 +6,7 @@ same parameters, same draws of rows and features from ``random_state``, same fit
 predictions. Their ``fit`` first plans every member exactly as scikit-learn's bagging will fit it
 (the member's seed, its rows as bootstrap counts in ``sample_weight`` or as indexed rows, its
 feature subset), trains all members as one stacked model, then runs scikit-learn's own ``fit``
-while the trained members are served (:func:`~sknn_tune.search._pretrained.serving`): each
+while the trained members are served (:meth:`~sknn_tune._fused.Session.serving`): each
 member's ``fit`` adopts its pretrained network instead of training.
 
 With ``bootstrap=False`` (and the default ``max_samples``) every member sees every row once and
@@ -27,42 +27,20 @@ from sklearn.ensemble import BaggingClassifier, BaggingRegressor
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validate_data
 
+from ._fused import BaggingPlanner, Session, split_estimator
 from ._sklearn_compat import (
     MAX_INT,
     Interval,
     _check_sample_weight,
     _generate_bagging_indices,
     _get_n_samples_bootstrap,
-    _safe_indexing,
 )
 from .classifier import MLPClassifier
 from .regressor import MLPRegressor
-from .search._fusion import Fusion, Planned, split_estimator, spread_request
-from .search._pretrained import Registry, plan_key, serving
 
 __all__ = ["FusedBaggingClassifier", "FusedBaggingRegressor"]
 
 _MAX_MEMBERS = {"max_members": [Interval(numbers.Integral, 1, None, closed="left"), None]}
-
-
-class _MemberFusion(Fusion):
-    """A :class:`Fusion` whose "folds" are the ensemble's members, planned beforehand.
-
-    ``Fusion.train([{}], splits)`` plans candidate x fold ``i`` with ``_plan``; here that is the
-    member the bagging planned as ``i`` (the members differ by their inputs, not by a split of one
-    array): grouping, stack sizes, devices and the registry are the fusion's own.
-    """
-
-    def __init__(self, estimator, planned, max_members, n_jobs, verbose):
-        super().__init__(estimator, None, None, {}, max_members=max_members, n_jobs=n_jobs,
-                         verbose=verbose, continues=False)
-        self.planned = planned
-
-    def train_members(self):
-        return self.train([{}], [(i, None) for i in range(len(self.planned))])
-
-    def _plan(self, params, fold, train):
-        return self.planned[fold]
 
 
 class _FusedBaggingMixin:
@@ -95,32 +73,33 @@ class _FusedBaggingMixin:
         rs = check_random_state(self.random_state)
         state = rs.get_state()  # planning draws what scikit-learn's fit draws again
         try:
-            planned = self._plan_members(X, y, sample_weight, fit_params, rs)
+            planner = self._plan_members(X, y, sample_weight, fit_params, rs)
         finally:
             rs.set_state(state)
-        registry, self.n_member_epochs_ = Registry(), 0
-        if planned:
-            fusion = _MemberFusion(self.estimator_, planned, self.max_members, self.n_jobs,
-                                   self.verbose)
-            fusion.train_members()
-            registry, self.n_member_epochs_ = fusion.registry, fusion.epochs_trained
+        session = Session(planner or BaggingPlanner(), self.max_members, self.n_jobs,
+                          self.verbose)
+        if planner is not None and planner.members:
+            # The one "candidate" of the session; its "folds" are the members.
+            session.train([{}], [(i, None) for i in range(len(planner.members))])
+        self.n_member_epochs_ = session.epochs_trained
         n_jobs = self.n_jobs
         self.n_jobs = 1
         try:
             # One job, in this process: the trained members are served here.
-            with serving(registry), parallel_config(backend="sequential"):
+            with session.serving(), parallel_config(backend="sequential"):
                 return super().fit(X, y, sample_weight=sample_weight, **fit_params)
         finally:
             self.n_jobs = n_jobs
-            registry.clear()
+            session.registry.clear()
 
     def _plan_members(self, X, y, sample_weight, fit_params, rs):
-        """A :class:`Planned` fit per member that scikit-learn's ``BaseBagging._fit`` will make,
-        in its order, drawing from ``rs`` as it does; ``[]`` when fusion does not apply (the
+        """A :class:`~sknn_tune._fused.BaggingPlanner` of the fits scikit-learn's
+        ``BaseBagging._fit`` will make, in its order, drawing from ``rs`` as it does; None when
+        fusion does not apply (the
         member is not an sknn_tune MLP or a pipeline ending in one, metadata routing, or
         parameters scikit-learn will reject: its own ``fit`` then does what it does)."""
         if fit_params or sklearn.get_config().get("enable_metadata_routing", False):
-            return []
+            return None
         # The lines of BaseBagging.fit / _fit before its parallel loop, in the same order.
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], dtype=None,
                              ensure_all_finite=False, multi_output=True)
@@ -130,23 +109,23 @@ class _FusedBaggingMixin:
         y = self._validate_y(y)
         self._validate_estimator(self._get_estimator())
         if split_estimator(self.estimator_)[1] is None:
-            return []
+            return None
         with warnings.catch_warnings():  # scikit-learn's fit warns itself
             warnings.simplefilter("ignore")
             max_samples = _get_n_samples_bootstrap(n_samples, self.max_samples, sample_weight)
         if not self.bootstrap and max_samples > n_samples:
-            return []
+            return None
         max_features = self.max_features
         if isinstance(max_features, float):
             max_features = int(max_features * n_features)
         if max_features > n_features or (self.oob_score and (not self.bootstrap
                                                             or self.warm_start)):
-            return []
+            return None
         max_features = max(1, int(max_features))
         n_existing = len(self.estimators_) if self.warm_start and hasattr(
             self, "estimators_") else 0
         if self.n_estimators <= n_existing:
-            return []
+            return None
         if n_existing:
             rs.randint(MAX_INT, size=n_existing)
         seeds = rs.randint(MAX_INT, size=self.n_estimators - n_existing)
@@ -154,34 +133,17 @@ class _FusedBaggingMixin:
         # _parallel_build_estimators, one member after another.
         consumes_sample_weight = has_fit_parameter(self.estimator_, "sample_weight")
         subset_features = self.bootstrap_features or max_features != n_features
-        planned = []
+        planner = BaggingPlanner()
         for seed in seeds:
             estimator = self._make_estimator(append=False, random_state=seed)
             features, rows = _generate_bagging_indices(
                 seed, self.bootstrap_features, self.bootstrap, n_features, n_samples,
                 max_features, max_samples, sample_weight)
-            if consumes_sample_weight:  # every row, weighted by how often it was drawn
-                X_member, y_member = X, y
-                weight = np.bincount(rows, minlength=n_samples)
-                block = None
-            else:  # the rows drawn, repeated as drawn
-                X_member, y_member = _safe_indexing(X, rows), _safe_indexing(y, rows)
-                weight = None
-                block = rows.tobytes()
-            if subset_features:
-                X_member = X_member[:, features]
-            prefix, mlp = split_estimator(estimator)
-            try:
-                if prefix is not None:
-                    X_member = prefix.fit_transform(X_member, y_member)
-                plan = mlp.plan_fit(X_member, y_member, weight)
-            except Exception:  # scikit-learn's fit of this member reports it
-                continue
-            # Members with the same rows and features share one copy of them in the stack.
-            block = (block, features.tobytes() if subset_features else None,
-                     None if prefix is None else len(planned))
-            planned.append(Planned(plan_key(plan), plan, block, None, spread_request(mlp.device)))
-        return planned
+            # Every row, weighted by how often it was drawn; or the rows drawn, as drawn.
+            weight = np.bincount(rows, minlength=n_samples) if consumes_sample_weight else None
+            planner.add(estimator, X, y, weight, None if consumes_sample_weight else rows,
+                        features if subset_features else None)
+        return planner
 
     def _members_predictions(self, X):
         """Each member's ``predict`` on its features of ``X``: ``(n_estimators, n_samples, ...)``."""

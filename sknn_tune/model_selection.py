@@ -7,10 +7,10 @@ estimator, or a :class:`~sklearn.pipeline.Pipeline` ending in one, each function
 1. fixes the splits once (``check_cv(cv, y, classifier=is_classifier(estimator)).split(X, y,
    groups)``, as scikit-learn's function does),
 2. plans every fold x parameter value x train size exactly as the estimator's ``fit`` would and
-   trains them as members of stacked models (:class:`~sknn_tune.search._fusion.Fusion`, the
+   trains them as members of stacked models (:class:`~sknn_tune._fused.Session`, the
    engine of the fused searches; ``n_jobs`` drives the stacks),
 3. calls scikit-learn's own function on those splits, in this process, while the trained members
-   are served (:func:`~sknn_tune.search._pretrained.serving`): each of its fits adopts its member
+   are served (:meth:`~sknn_tune._fused.Session.serving`): each of its fits adopts its member
    instead of training, and every number it returns is computed by scikit-learn's code.
 
 Anything else (another estimator, a fit parameter other than ``sample_weight``, metadata routing
@@ -32,9 +32,8 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import indexable
 
+from ._fused import CVPlanner, Session
 from ._sklearn_compat import _translate_train_sizes
-from .search._fusion import Fusion
-from .search._pretrained import serving
 
 __all__ = [
     "cross_val_predict",
@@ -70,24 +69,23 @@ def _fixed_splits(estimator, X, y, groups, cv):
 
 
 def _train(estimator, X, y, params, n_jobs, verbose, candidates, train_splits):
-    """A :class:`Fusion` that has trained every candidate x split; raises :class:`_NotFused`
-    when the estimator or its fit parameters cannot be fused."""
-    fusion = Fusion(estimator, X, y, params or {}, n_jobs=n_jobs, verbose=verbose,
-                    continues=False)
-    if not fusion.enabled:
+    """A :class:`~sknn_tune._fused.Session` that has trained every candidate x split; raises
+    :class:`_NotFused` when the estimator or its fit parameters cannot be fused."""
+    session = Session(CVPlanner(estimator, X, y, params or {}), n_jobs=n_jobs, verbose=verbose)
+    if not session.enabled:
         raise _NotFused
-    fusion.train(candidates, train_splits)
-    return fusion
+    session.train(candidates, train_splits)
+    return session
 
 
-def _score(fusion, function, *args, **kwargs):
-    """scikit-learn's ``function`` with one job, in this process, while the members the fusion
+def _score(session, function, *args, **kwargs):
+    """scikit-learn's ``function`` with one job, in this process, while the members the session
     trained are served to its fits (a dask or loky backend would run them elsewhere)."""
     try:
-        with serving(fusion.registry), parallel_config(backend="sequential"):
+        with session.serving(), parallel_config(backend="sequential"):
             return function(*args, n_jobs=1, **kwargs)
     finally:
-        fusion.registry.clear()
+        session.registry.clear()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -103,10 +101,10 @@ def cross_validate(estimator, X, y=None, *, groups=None, scoring=None, cv=None, 
                   error_score=error_score)
     try:
         X_, y_, splits = _fixed_splits(estimator, X, y, groups, cv)
-        fusion = _train(estimator, X_, y_, params, n_jobs, verbose, [{}], splits)
+        session = _train(estimator, X_, y_, params, n_jobs, verbose, [{}], splits)
     except _NotFused:
         return _sk.cross_validate(estimator, X, y, cv=cv, n_jobs=n_jobs, **kwargs)
-    return _score(fusion, _sk.cross_validate, estimator, X, y, cv=splits, **kwargs)
+    return _score(session, _sk.cross_validate, estimator, X, y, cv=splits, **kwargs)
 
 
 def cross_val_score(estimator, X, y=None, *, groups=None, scoring=None, cv=None, n_jobs=None,
@@ -115,10 +113,10 @@ def cross_val_score(estimator, X, y=None, *, groups=None, scoring=None, cv=None,
                   pre_dispatch=pre_dispatch, error_score=error_score)
     try:
         X_, y_, splits = _fixed_splits(estimator, X, y, groups, cv)
-        fusion = _train(estimator, X_, y_, params, n_jobs, verbose, [{}], splits)
+        session = _train(estimator, X_, y_, params, n_jobs, verbose, [{}], splits)
     except _NotFused:
         return _sk.cross_val_score(estimator, X, y, cv=cv, n_jobs=n_jobs, **kwargs)
-    return _score(fusion, _sk.cross_val_score, estimator, X, y, cv=splits, **kwargs)
+    return _score(session, _sk.cross_val_score, estimator, X, y, cv=splits, **kwargs)
 
 
 def cross_val_predict(estimator, X, y=None, *, groups=None, cv=None, n_jobs=None, verbose=0,
@@ -131,10 +129,10 @@ def cross_val_predict(estimator, X, y=None, *, groups=None, cv=None, n_jobs=None
         # probabilities are then the encoded classes of the whole y): so do the stacks.
         if method in ("decision_function", "predict_proba", "predict_log_proba") and y_ is not None:
             y_ = _label_encoded(y_)
-        fusion = _train(estimator, X_, y_, params, n_jobs, verbose, [{}], splits)
+        session = _train(estimator, X_, y_, params, n_jobs, verbose, [{}], splits)
     except _NotFused:
         return _sk.cross_val_predict(estimator, X, y, cv=cv, n_jobs=n_jobs, **kwargs)
-    return _score(fusion, _sk.cross_val_predict, estimator, X, y, cv=splits, **kwargs)
+    return _score(session, _sk.cross_val_predict, estimator, X, y, cv=splits, **kwargs)
 
 
 def _label_encoded(y):
@@ -159,10 +157,10 @@ def validation_curve(estimator, X, y, *, param_name, param_range, groups=None, c
     try:
         X_, y_, splits = _fixed_splits(estimator, X, y, groups, cv)
         candidates = [{param_name: value} for value in param_range]
-        fusion = _train(estimator, X_, y_, params, n_jobs, verbose, candidates, splits)
+        session = _train(estimator, X_, y_, params, n_jobs, verbose, candidates, splits)
     except _NotFused:
         return _sk.validation_curve(estimator, X, y, cv=cv, n_jobs=n_jobs, **kwargs)
-    return _score(fusion, _sk.validation_curve, estimator, X, y, cv=splits, **kwargs)
+    return _score(session, _sk.validation_curve, estimator, X, y, cv=splits, **kwargs)
 
 
 def learning_curve(estimator, X, y, *, groups=None, train_sizes=np.linspace(0.1, 1.0, 5),  # noqa: B008 (sklearn's)
@@ -190,11 +188,11 @@ def learning_curve(estimator, X, y, *, groups=None, train_sizes=np.linspace(0.1,
             rng = check_random_state(random_state)
             splits = [(rng.permutation(train), test) for train, test in splits]
         subsets = [(train[:size], test) for train, test in splits for size in sizes]
-        fusion = _train(estimator, X_, y_, params, n_jobs, verbose, [{}], subsets)
+        session = _train(estimator, X_, y_, params, n_jobs, verbose, [{}], subsets)
     except _NotFused:
         return _sk.learning_curve(estimator, X, y, cv=cv, n_jobs=n_jobs, shuffle=shuffle,
                                   random_state=random_state, **kwargs)
-    return _score(fusion, _sk.learning_curve, estimator, X, y, cv=splits, shuffle=False,
+    return _score(session, _sk.learning_curve, estimator, X, y, cv=splits, shuffle=False,
                   random_state=None, **kwargs)
 
 

@@ -18,9 +18,8 @@ from sklearn.model_selection import (
 )
 from sklearn.utils.validation import indexable
 
+from .._fused import CVPlanner, Session, same_splits
 from .._sklearn_compat import Interval, _check_method_params
-from ._fusion import Fusion, same_splits
-from ._pretrained import serving
 
 
 class _FusedSearchMixin:
@@ -57,9 +56,10 @@ class _FusedSearchMixin:
         """
         X_checked, y_checked = indexable(X, y)
         routed = self._get_routed_params_for_fit(_check_method_params(X_checked, params=params))
-        self._fusion = Fusion(self.estimator, X_checked, y_checked, routed.estimator.fit,
-                              max_members=self.max_members, n_jobs=self.n_jobs,
-                              verbose=self.verbose, continues=self._members_continue())
+        self._session = Session(
+            CVPlanner(self.estimator, X_checked, y_checked, routed.estimator.fit,
+                      continues=self._members_continue()),
+            max_members=self.max_members, n_jobs=self.n_jobs, verbose=self.verbose)
         self._split_params = routed.splitter.split
         self._score_params = routed.scorer.score
         n_jobs = self.n_jobs
@@ -67,12 +67,12 @@ class _FusedSearchMixin:
         try:
             # The fusion has taken the active joblib backend for its stacks; the scoring pass
             # stays here, where the pretrained members are (a dask backend ignores n_jobs=1).
-            with serving(self._fusion.registry), parallel_config(backend="sequential"):
+            with self._session.serving(), parallel_config(backend="sequential"):
                 super().fit(X, y, **params)
         finally:
             self.n_jobs = n_jobs
-            self.n_member_epochs_ = self._fusion.epochs_trained
-            del self._fusion, self._split_params, self._score_params
+            self.n_member_epochs_ = self._session.epochs_trained
+            del self._session, self._split_params, self._score_params
         return self
 
     def _members_continue(self):
@@ -81,7 +81,8 @@ class _FusedSearchMixin:
         return getattr(self, "resource", "n_samples") != "n_samples"
 
     def _run_search(self, evaluate_candidates, *, callback_ctx=None):
-        fusion, X, y = self._fusion, self._fusion.X, self._fusion.y
+        session = self._session
+        X, y = session.planner.X, session.planner.y
 
         def fused_evaluate(candidate_params, cv=None, more_results=None, callback_ctx=None):
             candidate_params = list(candidate_params)
@@ -101,12 +102,12 @@ class _FusedSearchMixin:
                     return evaluate_candidates(candidate_params[part], cv=same_splits(splits),
                                                more_results=part_results, callback_ctx=part_ctx)
 
-            return _in_slices(fusion, candidate_params, splits, evaluate)
+            return _in_slices(session, candidate_params, splits, evaluate)
 
         super()._run_search(fused_evaluate, callback_ctx=callback_ctx)
 
 
-def _in_slices(fusion, candidate_params, splits, evaluate):
+def _in_slices(session, candidate_params, splits, evaluate):
     """Train and evaluate a batch a slice of candidates at a time; the last call's results.
 
     scikit-learn raises when every fit of one ``evaluate_candidates`` call fails, which must only
@@ -115,32 +116,31 @@ def _in_slices(fusion, candidate_params, splits, evaluate):
     before the last candidate trained so far that has one: that candidate and the few after it
     wait, with their members, for the next call, and the last call holds a sure fit too.
     """
-    registry = fusion.registry
+    registry = session.registry
     keys = []  # per candidate trained so far, the fit keys it registered
     done = 0  # candidates evaluated
     try:
         while len(keys) < len(candidate_params):
-            keys += fusion.train(candidate_params[len(keys):], splits, in_slices=True)
+            keys += session.train(candidate_params[len(keys):], splits, in_slices=True)
             if len(keys) == len(candidate_params):
                 break  # the last call evaluates the rest
             sure = [i for i in range(done, len(keys))
-                    if any(_adopted_without_error(registry.get(key)) for key in keys[i])]
+                    if any(_adopted_without_error(registry.peek(key)) for key in keys[i])]
             if len(sure) < 2:
                 continue
             evaluate(done, sure[-1], final=False)
             for evaluated in keys[done:sure[-1]]:
                 for key in evaluated:  # what scikit-learn did not adopt (a failed fit)
-                    registry.pop(key, None)
+                    registry.discard(key)
             done = sure[-1]
         return evaluate(done, len(candidate_params), final=True)
     finally:
         registry.clear()
 
 
-def _adopted_without_error(entry):
-    """Whether scikit-learn's fit of a registered member (or list of copies; None: nothing)
-    succeeds: it adopts the member as it is, and fails only if the member diverged."""
-    member = entry[0] if isinstance(entry, list) else entry
+def _adopted_without_error(member):
+    """Whether scikit-learn's fit of a registered member (None: nothing) succeeds: it adopts
+    the member as it is, and fails only if the member diverged."""
     return member is not None and not member.diverged[0]
 
 

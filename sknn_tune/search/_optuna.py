@@ -2,7 +2,7 @@
 
 The search is scikit-learn's ``BaseSearchCV`` with its own ``_run_search``: each round asks the
 study for ``batch_size`` trials and hands them to scikit-learn's ``evaluate_candidates``, which the
-fused searches' mixin trains as stacked members (:class:`~sknn_tune.search._fusion.Fusion`) before
+fused searches' mixin trains as stacked members (:class:`~sknn_tune._fused.Session`) before
 scikit-learn scores every fit; the study is told each trial's mean test score. Everything after the
 search (``cv_results_``, refit, multimetric scoring, callbacks) is scikit-learn's own. With a
 pruner, a batch trains in chunks of epochs first: after each chunk every live trial reports its
@@ -19,10 +19,9 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils import check_random_state
 
+from .._fused import RESOURCE_PARAMETER, same_splits, split_estimator
 from .._sklearn_compat import BaseSearchCV, HasMethods, Interval, _fit_and_score
 from ._classes import _ATTRIBUTE_DOC, _MAX_MEMBERS, _MAX_MEMBERS_DOC, _FusedSearchMixin
-from ._fusion import RESOURCE_PARAMETER, same_splits, split_estimator
-from ._pretrained import serving
 
 
 def _import_optuna():
@@ -43,7 +42,7 @@ class _OptunaSearch(BaseSearchCV):
 
     def _run_search(self, evaluate_candidates, *, callback_ctx=None):
         optuna = _import_optuna()
-        X, y = self._fusion.X, self._fusion.y
+        X, y = self._session.planner.X, self._session.planner.y
         # The folds are fixed once: every trial, every epoch chunk and the fused training see the
         # same rows, also with an unseeded shuffling splitter.
         splits = [(np.asarray(train), np.asarray(test))
@@ -74,10 +73,10 @@ class _OptunaSearch(BaseSearchCV):
                     for trial in batch:
                         study.tell(trial, state=optuna.trial.TrialState.FAIL,
                                    skip_if_finished=True)
-                    self._fusion.registry.clear()
+                    self._session.registry.clear()
                     raise
                 finally:
-                    self._fusion.resumable.clear()  # no later batch continues these members
+                    self._session.resumable.clear()  # no later batch continues these members
                 finished.extend(done)
                 if self.verbose:
                     print(f"[{type(self).__name__}] {len(trials)} trials: {len(done)} of "
@@ -233,21 +232,22 @@ class _Rounds:
         """Per candidate ``(value, summary)``: the objective (the mean test score of the
         ``refit`` metric, NaN when a fit failed) and the trial's user attributes
         (``mean_test_<metric>``, ``std_test_<metric>``, ``fit_error``)."""
-        search, fusion = self.search, self.search._fusion
-        keys = fusion.train(candidates, self.splits)
+        search, session = self.search, self.search._session
+        keys = session.train(candidates, self.splits)
         outcomes = []
-        with serving(fusion.registry, keep=True):
+        with session.serving(keep=True):
             for candidate in candidates:
                 outs = [_fit_and_score(
-                    clone(search.estimator), fusion.X, fusion.y, scorer=self.scorers, train=train,
-                    test=test, verbose=0, parameters=candidate, fit_params=fusion.fit_params,
+                    clone(search.estimator), session.planner.X, session.planner.y,
+                    scorer=self.scorers, train=train, test=test, verbose=0, parameters=candidate,
+                    fit_params=session.planner.fit_params,
                     score_params=search._score_params, error_score=np.nan)
                     for train, test in self.splits]
                 outcomes.append(self._outcome(outs))
         if not keep:
             for candidate_keys in keys:
                 for key in candidate_keys:
-                    fusion.registry.pop(key, None)
+                    session.registry.discard(key)
         return outcomes
 
     def _outcome(self, outs):
