@@ -62,7 +62,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sknn_tune import FusedGridSearchCV, MLPClassifier
-from sknn_tune.search import _fusion
+from sknn_tune._fused import workers
+from sknn_tune._fused.session import Session
 
 HIDDEN = (16,)
 BATCH = 64
@@ -140,7 +141,7 @@ def track_held():
     scikit-learn's scoring pass, or kept for a later round) and their tensors' bytes: measured
     each time a batch (or slice) has been trained, when the most are held."""
     held = {"fits": 0, "tensor_mib": 0.0}
-    train = _fusion.Fusion.train
+    train = Session.train
 
     def tracking_train(self, *args, **kwargs):
         out = train(self, *args, **kwargs)
@@ -152,7 +153,7 @@ def track_held():
             held["tensor_mib"] = sum(map(_trainer_bytes, members.values())) / 2**20
         return out
 
-    _fusion.Fusion.train = tracking_train
+    Session.train = tracking_train
     return held
 
 
@@ -184,7 +185,7 @@ def measure(spec):
         before = peak_memory("cpu")
         fitted = search()
         load_before = load_average()
-        with time_spent_in(_fusion, "train_stack") as training:
+        with time_spent_in(workers, "train_stack") as training:
             wall, cpu = timed(lambda: fitted.fit(X, y))
         after = peak_memory("cpu")
         traced_peak = None

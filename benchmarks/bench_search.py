@@ -1,6 +1,6 @@
 """Time a whole hyperparameter search (workload B) with sknn_tune and with its rivals, in one run.
 
-Workload B of ``DESIGN.md``: ``make_classification(20000, 40, n_informative=20, n_classes=5,
+Workload B (the search workload): ``make_classification(20000, 40, n_informative=20, n_classes=5,
 random_state=0)``, standardised once up front (every contender gets the same pre-scaled X), an MLP
 40-128-64-5 with ReLU, Adam, batch 64, no early stopping, exactly ``--epochs`` (20) epochs; a grid of
 ``--candidates`` (32) = 8 learning rates log-spaced in [1e-4, 1e-2] x 4 L2 weight decays
@@ -101,7 +101,7 @@ from torch import nn
 
 from sknn_tune import FusedGridSearchCV, MLPClassifier
 from sknn_tune._engine.trainer import StackedTrainer
-from sknn_tune.search import _fusion
+from sknn_tune._fused.session import Session
 
 try:
     from skorch import NeuralNetClassifier
@@ -234,7 +234,7 @@ def run_search(search, X, y, device, stacks=None):
     settle(torch.get_num_threads())
     load_before = load_average()
     torch.manual_seed(SEED)  # skorch's initialisation and shuffling
-    with recorded_stacks() as sizes, time_spent_in(_fusion.Fusion, "train") as training:
+    with recorded_stacks() as sizes, time_spent_in(Session, "train") as training:
         wall, cpu = timed(lambda: search.fit(X, y), device)
     if stacks is not None:
         stacks.extend(sizes)
@@ -315,7 +315,7 @@ def run(args, device):
             "threads": os.cpu_count() if n_jobs == -1 else threads,
             "member_steps": member_steps(timed_splits, len(timed_points), args.epochs),
             "stack_sizes": stacks[name],
-            # fused: the time outside Fusion.train, scikit-learn's scoring pass and bookkeeping
+            # fused: the time outside Session.train, scikit-learn's scoring pass and bookkeeping
             "outside_training_s": wall - training if name == FUSED else None,
         }
         row["flag"] = load_flag(load[0], load[1], row["threads"])
@@ -379,7 +379,7 @@ def run(args, device):
           "kernels alone (activations, loss, bias gradients, gradient copies, L2, fused Adam; "
           "_common.step_kernels) at the same M; bound ÷ floor: (floor + kernels) / floor, what an "
           "eager step cannot go below, before any Python, batching or scoring; scoring pass µs: "
-          "the fused search's time outside its training (Fusion.train), scikit-learn's pass that "
+          "the fused search's time outside its training (Session.train), scikit-learn's pass that "
           "scores every fit, per member-step; load0/load1: 1-min load "
           "average before / after, LOADED when above the threads the row used (discard)")
     for f in floors:

@@ -1,6 +1,6 @@
 """Workload A throughput: milliseconds per model-epoch of a 784-256-128-10 MLP, M models at once.
 
-Workload A of ``DESIGN.md``: 60000 x 784 synthetic rows (float32 standard normal; labels: the
+Workload A (the throughput workload): 60000 x 784 synthetic rows (float32 standard normal; labels: the
 argmax of a fixed random linear map to 10 classes), MLP 784-256-128-10, ReLU, Adam, lr 1e-3,
 batch 256, no early stopping. Contenders:
 

@@ -2,6 +2,12 @@
 
 import argparse
 
+import sklearn
+import torch
+
+from ._demo import run_demo
+from ._version import __version__
+
 # argparse prints this as it is: plain text, not the docstring's reStructuredText
 DESCRIPTION = ("sknn_tune: PyTorch multilayer perceptrons as scikit-learn estimators, with "
                "fused hyperparameter search.")
@@ -19,11 +25,6 @@ def _positive_int(text):
 
 
 def _version_text():
-    import sklearn
-    import torch
-
-    from ._version import __version__
-
     return f"sknn_tune {__version__} (torch {torch.__version__}, scikit-learn {sklearn.__version__})"
 
 
@@ -39,8 +40,6 @@ def main(argv=None):
                       help="epochs per fit, at least 1 (default 30)")
     args = parser.parse_args(argv)
     if args.command == "demo":
-        from ._demo import run_demo
-
         run_demo(max_epochs=args.epochs)
 
 

@@ -22,6 +22,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
+from ._defaults import AUTO_BATCH_SIZE
 from ._engine import (
     ACTIVATIONS,
     INITIALIZERS,
@@ -41,7 +42,6 @@ from ._sklearn_compat import Interval, StrOptions, _check_sample_weight, _fit_co
 from ._summary import model_summary
 from .exceptions import DivergenceError
 
-AUTO_BATCH_SIZE = 200
 FULL_BATCH_ROUNDING = 16
 _NEVER = 2**62  # the engine's patience for patience=None: every epoch of max_epochs trains
 # Hyperparameters named in a divergence error (with those the optimizer reads): the usual causes.

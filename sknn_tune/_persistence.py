@@ -19,6 +19,7 @@ from ._base import _is_fitted_attribute
 from ._engine import StackedTrainer
 from ._engine.device import compute_dtype, resolve_device
 from ._plain import NotPlainDataError, from_plain, to_plain
+from ._version import __version__
 from .classifier import MLPClassifier
 from .regressor import MLPRegressor
 
@@ -95,8 +96,6 @@ def save(estimator, path):
                 "estimator with joblib.") from None
     attributes = {attribute: value for attribute, value in vars(estimator).items()
                   if _is_fitted_attribute(attribute) and attribute != "model_"}
-    from ._version import __version__
-
     torch.save({
         "format": FORMAT,
         "version": VERSION,

@@ -15,7 +15,6 @@ regressor reports with ``predict(X, return_std=True)``.
 """
 
 import inspect
-import numbers
 import re
 import textwrap
 import warnings
@@ -27,10 +26,9 @@ from sklearn.ensemble import BaggingClassifier, BaggingRegressor
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validate_data
 
-from ._fused import BaggingPlanner, Session, split_estimator
+from ._fused import MAX_MEMBERS_CONSTRAINT, BaggingPlanner, Session, split_estimator
 from ._sklearn_compat import (
     MAX_INT,
-    Interval,
     _check_sample_weight,
     _generate_bagging_indices,
     _get_n_samples_bootstrap,
@@ -39,9 +37,6 @@ from .classifier import MLPClassifier
 from .regressor import MLPRegressor
 
 __all__ = ["FusedBaggingClassifier", "FusedBaggingRegressor"]
-
-_MAX_MEMBERS = {"max_members": [Interval(numbers.Integral, 1, None, closed="left"), None]}
-
 
 class _FusedBaggingMixin:
     """Plans the members scikit-learn's bagging will fit, trains them fused, then lets
@@ -76,20 +71,20 @@ class _FusedBaggingMixin:
             planner = self._plan_members(X, y, sample_weight, fit_params, rs)
         finally:
             rs.set_state(state)
-        session = Session(planner or BaggingPlanner(), self.max_members, self.n_jobs,
-                          self.verbose)
-        if planner is not None and planner.members:
-            # The one "candidate" of the session; its "folds" are the members.
-            session.train([{}], [(i, None) for i in range(len(planner.members))])
+        if planner is None or not planner.members:
+            # Nothing to fuse: scikit-learn's bagging as it is, with the workers asked for.
+            self.n_member_epochs_ = 0
+            return super().fit(X, y, sample_weight=sample_weight, **fit_params)
+        session = Session(planner, self.max_members, self.n_jobs, self.verbose)
+        # The one "candidate" of the session; its "folds" are the members.
+        session.train([{}], [(i, None) for i in range(len(planner.members))])
         self.n_member_epochs_ = session.epochs_trained
-        n_jobs = self.n_jobs
-        self.n_jobs = 1
         try:
-            # One job, in this process: the trained members are served here.
+            # In this process, where the trained members are served (the sequential backend
+            # overrides the n_jobs scikit-learn's bagging passes to joblib).
             with session.serving(), parallel_config(backend="sequential"):
                 return super().fit(X, y, sample_weight=sample_weight, **fit_params)
         finally:
-            self.n_jobs = n_jobs
             session.registry.clear()
 
     def _plan_members(self, X, y, sample_weight, fit_params, rs):
@@ -207,7 +202,7 @@ _DOC = """{base} with all members trained at once, in one stacked model.
 
 
 class FusedBaggingClassifier(_FusedBaggingMixin, BaggingClassifier):
-    _parameter_constraints: dict = {**BaggingClassifier._parameter_constraints, **_MAX_MEMBERS}
+    _parameter_constraints: dict = {**BaggingClassifier._parameter_constraints, **MAX_MEMBERS_CONSTRAINT}
 
     def __init__(self, estimator=None, n_estimators=10, *, max_samples=None, max_features=1.0,
                  bootstrap=True, bootstrap_features=False, oob_score=False, warm_start=False,
@@ -224,7 +219,7 @@ class FusedBaggingClassifier(_FusedBaggingMixin, BaggingClassifier):
 
 
 class FusedBaggingRegressor(_FusedBaggingMixin, BaggingRegressor):
-    _parameter_constraints: dict = {**BaggingRegressor._parameter_constraints, **_MAX_MEMBERS}
+    _parameter_constraints: dict = {**BaggingRegressor._parameter_constraints, **MAX_MEMBERS_CONSTRAINT}
 
     def __init__(self, estimator=None, n_estimators=10, *, max_samples=None, max_features=1.0,
                  bootstrap=True, bootstrap_features=False, oob_score=False, warm_start=False,

@@ -19,7 +19,7 @@ from skorch.dataset import ValidSplit
 from skorch.utils import to_numpy
 from torch import nn
 
-from ._base import AUTO_BATCH_SIZE
+from ._defaults import AUTO_BATCH_SIZE
 from ._engine import ACTIVATIONS
 from ._engine.device import usable_device
 from ._engine.losses import HUBER_DELTA

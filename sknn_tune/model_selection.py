@@ -52,30 +52,36 @@ class _NotFused(Exception):
     """The call goes to scikit-learn's function as it is."""
 
 
-def _fixed_splits(estimator, X, y, groups, cv):
-    """``(X, y, splits)``: the indexable inputs and the folds scikit-learn's function computes,
-    as a list (an unseeded splitter gives other folds on every call)."""
+def _session(estimator, X, y, groups, params, n_jobs, verbose, fit_targets=None):
+    """``(session, X, y, groups)``: a :class:`~sknn_tune._fused.Session` for the estimator and
+    the indexable inputs; raises :class:`_NotFused`, before ``cv`` is touched, when the call goes
+    to scikit-learn as it is (an iterable of splits must reach it unconsumed).
+    ``fit_targets(y)``: the targets the members train on, when not ``y`` itself."""
     if sklearn.get_config().get("enable_metadata_routing", False):
         raise _NotFused  # fit parameters are routed by requests: left to scikit-learn
     try:
         X, y, groups = indexable(X, y, groups)
+    except (TypeError, ValueError) as error:  # scikit-learn's function reports it its own way
+        raise _NotFused from error
+    y_fit = y if fit_targets is None or y is None else fit_targets(y)
+    session = Session(CVPlanner(estimator, X, y_fit, params or {}), n_jobs=n_jobs,
+                      verbose=verbose)
+    if not session.enabled:
+        raise _NotFused
+    return session, X, y, groups
+
+
+def _fixed_splits(estimator, X, y, groups, cv):
+    """The folds scikit-learn's function computes, as a list (an unseeded splitter gives other
+    folds on every call, an iterable of splits gives them once)."""
+    try:
         cv = check_cv(cv, y, classifier=is_classifier(estimator))
         splits = [(np.asarray(train), np.asarray(test)) for train, test in cv.split(X, y, groups)]
     except (TypeError, ValueError) as error:  # scikit-learn's function reports it its own way
         raise _NotFused from error
     if not splits:
         raise _NotFused
-    return X, y, splits
-
-
-def _train(estimator, X, y, params, n_jobs, verbose, candidates, train_splits):
-    """A :class:`~sknn_tune._fused.Session` that has trained every candidate x split; raises
-    :class:`_NotFused` when the estimator or its fit parameters cannot be fused."""
-    session = Session(CVPlanner(estimator, X, y, params or {}), n_jobs=n_jobs, verbose=verbose)
-    if not session.enabled:
-        raise _NotFused
-    session.train(candidates, train_splits)
-    return session
+    return splits
 
 
 def _score(session, function, *args, **kwargs):
@@ -99,11 +105,14 @@ def cross_validate(estimator, X, y=None, *, groups=None, scoring=None, cv=None, 
                   pre_dispatch=pre_dispatch, return_train_score=return_train_score,
                   return_estimator=return_estimator, return_indices=return_indices,
                   error_score=error_score)
+    splits = None
     try:
-        X_, y_, splits = _fixed_splits(estimator, X, y, groups, cv)
-        session = _train(estimator, X_, y_, params, n_jobs, verbose, [{}], splits)
+        session, X_, y_, groups_ = _session(estimator, X, y, groups, params, n_jobs, verbose)
+        splits = _fixed_splits(estimator, X_, y_, groups_, cv)
+        session.train([{}], splits)
     except _NotFused:
-        return _sk.cross_validate(estimator, X, y, cv=cv, n_jobs=n_jobs, **kwargs)
+        return _sk.cross_validate(estimator, X, y, cv=cv if splits is None else splits,
+                                  n_jobs=n_jobs, **kwargs)
     return _score(session, _sk.cross_validate, estimator, X, y, cv=splits, **kwargs)
 
 
@@ -111,11 +120,14 @@ def cross_val_score(estimator, X, y=None, *, groups=None, scoring=None, cv=None,
                     verbose=0, params=None, pre_dispatch="2*n_jobs", error_score=np.nan):
     kwargs = dict(groups=groups, scoring=scoring, verbose=verbose, params=params,
                   pre_dispatch=pre_dispatch, error_score=error_score)
+    splits = None
     try:
-        X_, y_, splits = _fixed_splits(estimator, X, y, groups, cv)
-        session = _train(estimator, X_, y_, params, n_jobs, verbose, [{}], splits)
+        session, X_, y_, groups_ = _session(estimator, X, y, groups, params, n_jobs, verbose)
+        splits = _fixed_splits(estimator, X_, y_, groups_, cv)
+        session.train([{}], splits)
     except _NotFused:
-        return _sk.cross_val_score(estimator, X, y, cv=cv, n_jobs=n_jobs, **kwargs)
+        return _sk.cross_val_score(estimator, X, y, cv=cv if splits is None else splits,
+                                   n_jobs=n_jobs, **kwargs)
     return _score(session, _sk.cross_val_score, estimator, X, y, cv=splits, **kwargs)
 
 
@@ -123,15 +135,18 @@ def cross_val_predict(estimator, X, y=None, *, groups=None, cv=None, n_jobs=None
                       params=None, pre_dispatch="2*n_jobs", method="predict"):
     kwargs = dict(groups=groups, verbose=verbose, params=params, pre_dispatch=pre_dispatch,
                   method=method)
+    splits = None
     try:
-        X_, y_, splits = _fixed_splits(estimator, X, y, groups, cv)
         # scikit-learn fits on label-encoded targets for these methods (its columns of
         # probabilities are then the encoded classes of the whole y): so do the stacks.
-        if method in ("decision_function", "predict_proba", "predict_log_proba") and y_ is not None:
-            y_ = _label_encoded(y_)
-        session = _train(estimator, X_, y_, params, n_jobs, verbose, [{}], splits)
+        encoded = method in ("decision_function", "predict_proba", "predict_log_proba")
+        session, X_, y_, groups_ = _session(estimator, X, y, groups, params, n_jobs, verbose,
+                                            _label_encoded if encoded else None)
+        splits = _fixed_splits(estimator, X_, y_, groups_, cv)
+        session.train([{}], splits)
     except _NotFused:
-        return _sk.cross_val_predict(estimator, X, y, cv=cv, n_jobs=n_jobs, **kwargs)
+        return _sk.cross_val_predict(estimator, X, y, cv=cv if splits is None else splits,
+                                     n_jobs=n_jobs, **kwargs)
     return _score(session, _sk.cross_val_predict, estimator, X, y, cv=splits, **kwargs)
 
 
@@ -154,12 +169,14 @@ def validation_curve(estimator, X, y, *, param_name, param_range, groups=None, c
     kwargs = dict(param_name=param_name, param_range=param_range, groups=groups,
                   scoring=scoring, pre_dispatch=pre_dispatch, verbose=verbose,
                   error_score=error_score, params=params)
+    splits = None
     try:
-        X_, y_, splits = _fixed_splits(estimator, X, y, groups, cv)
-        candidates = [{param_name: value} for value in param_range]
-        session = _train(estimator, X_, y_, params, n_jobs, verbose, candidates, splits)
+        session, X_, y_, groups_ = _session(estimator, X, y, groups, params, n_jobs, verbose)
+        splits = _fixed_splits(estimator, X_, y_, groups_, cv)
+        session.train([{param_name: value} for value in param_range], splits)
     except _NotFused:
-        return _sk.validation_curve(estimator, X, y, cv=cv, n_jobs=n_jobs, **kwargs)
+        return _sk.validation_curve(estimator, X, y, cv=cv if splits is None else splits,
+                                    n_jobs=n_jobs, **kwargs)
     return _score(session, _sk.validation_curve, estimator, X, y, cv=splits, **kwargs)
 
 
@@ -171,10 +188,12 @@ def learning_curve(estimator, X, y, *, groups=None, train_sizes=np.linspace(0.1,
                   exploit_incremental_learning=exploit_incremental_learning,
                   pre_dispatch=pre_dispatch, verbose=verbose, error_score=error_score,
                   return_times=return_times, params=params)
+    splits = None
     try:
         if exploit_incremental_learning:
             raise _NotFused  # partial_fit, one size after another: nothing to stack
-        X_, y_, splits = _fixed_splits(estimator, X, y, groups, cv)
+        session, X_, y_, groups_ = _session(estimator, X, y, groups, params, n_jobs, verbose)
+        splits = _fixed_splits(estimator, X_, y_, groups_, cv)
         with warnings.catch_warnings():  # scikit-learn's call warns about the sizes itself
             warnings.simplefilter("ignore")
             try:
@@ -187,11 +206,11 @@ def learning_curve(estimator, X, y, *, groups=None, train_sizes=np.linspace(0.1,
             # a RandomState passed in advances exactly as it would.
             rng = check_random_state(random_state)
             splits = [(rng.permutation(train), test) for train, test in splits]
-        subsets = [(train[:size], test) for train, test in splits for size in sizes]
-        session = _train(estimator, X_, y_, params, n_jobs, verbose, [{}], subsets)
+        session.train([{}], [(train[:size], test) for train, test in splits for size in sizes])
     except _NotFused:
-        return _sk.learning_curve(estimator, X, y, cv=cv, n_jobs=n_jobs, shuffle=shuffle,
-                                  random_state=random_state, **kwargs)
+        return _sk.learning_curve(estimator, X, y, cv=cv if splits is None else splits,
+                                  n_jobs=n_jobs, shuffle=shuffle, random_state=random_state,
+                                  **kwargs)
     return _score(session, _sk.learning_curve, estimator, X, y, cv=splits, shuffle=False,
                   random_state=None, **kwargs)
 

@@ -49,9 +49,9 @@ def test_device():
 
 
 # ----------------------------------------------------------------------------------------------
-# tolerances: the CPU is exact, a GPU within the design's tolerance
+# tolerances: the CPU is exact, a GPU within the fusion-invariance tolerance (docs: How it works)
 
-# Fusion invariance on CUDA (DESIGN.md): float32 kernels of a stack and of one member reduce in
+# Fusion invariance on CUDA: float32 kernels of a stack and of one member reduce in
 # other orders, so a member trained in a stack agrees with it trained alone to about 1e-3.
 CUDA_TRAINING_TOLERANCE = 1e-3
 
@@ -64,7 +64,7 @@ def run_device():
 
 def training_tolerance(cpu=0.0):
     """Absolute tolerance between two trainings of the same member (stacked or alone, fused or
-    sequential search): ``cpu`` on the CPU (0: bitwise), the design's tolerance on a GPU."""
+    sequential search): ``cpu`` on the CPU (0: bitwise), the fusion-invariance tolerance (docs: How it works) on a GPU."""
     return cpu if run_device().type == "cpu" else max(cpu, CUDA_TRAINING_TOLERANCE)
 
 
@@ -124,7 +124,7 @@ def assert_same_model(actual, expected, cpu_rtol=0.0, cpu_atol=0.0, err_msg=""):
 # ----------------------------------------------------------------------------------------------
 # counting training (test_search.py and test_optuna.py keep richer logs of their own)
 
-FUSION_MODULE = "sknn_tune.search._fusion"
+FUSION_MODULE = "sknn_tune._fused.jobs"
 ESTIMATOR_MODULE = "sknn_tune._base"
 
 

@@ -35,21 +35,23 @@ def _cuda_planned(device, n_jobs, gpus, monkeypatch):
     from joblib import parallel_config
 
     from sknn_tune import MLPRegressor
-    from sknn_tune.search import _fusion
+    from sknn_tune._engine import device as engine_device
+    from sknn_tune._fused.planners import CVPlanner, spread_request
+    from sknn_tune._fused.session import Session
 
     free = 2**30
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (free, 2 * free))
-    monkeypatch.setattr(_fusion.engine_device, "available_devices",
+    monkeypatch.setattr(engine_device, "available_devices",
                         lambda: [torch.device("cuda", i) for i in range(gpus)])
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(60, 4)), rng.normal(size=60)
     estimator = MLPRegressor((8,), max_epochs=1, device="cpu")
     with parallel_config(backend="threading", n_jobs=n_jobs):
-        fusion = _fusion.Fusion(estimator, X, y, {})
-    planned = fusion._plan({}, 0, np.arange(60))
+        session = Session(CVPlanner(estimator, X, y, {}))
+    planned = session.planner.plan({}, 0, np.arange(60))
     plan = replace(planned.plan, config=replace(planned.plan.config,
                                                 device=torch.device("cuda", 0)))
-    return fusion, planned._replace(plan=plan, spread=_fusion.spread_request(device))
+    return session, planned._replace(plan=plan, spread=spread_request(device))
 
 
 @pytest.mark.parametrize("device, n_jobs, gpus, concurrent", [
@@ -61,10 +63,10 @@ def _cuda_planned(device, n_jobs, gpus, monkeypatch):
 def test_concurrent_stacks_share_the_free_gpu_memory(device, n_jobs, gpus, concurrent,
                                                      monkeypatch):
     alone, planned = _cuda_planned(device, 1, 1, monkeypatch)
-    size_alone = alone._stack_size([planned])
-    fusion, planned = _cuda_planned(device, n_jobs, gpus, monkeypatch)
-    assert fusion._stacks_per_device(planned.spread is not None) == concurrent
-    assert fusion._stack_size([planned]) == pytest.approx(size_alone / concurrent, abs=1)
+    size_alone = alone._capacity(planned)
+    session, planned = _cuda_planned(device, n_jobs, gpus, monkeypatch)
+    assert session.workers.stacks_per_device(planned.spread is not None) == concurrent
+    assert session._capacity(planned) == pytest.approx(size_alone / concurrent, abs=1)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ Estimators run where ``device='auto'`` resolves (the run's ``--device``); a fit 
 import ast
 import pathlib
 import pickle
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -23,10 +24,10 @@ from sklearn.datasets import make_classification
 from sknn_tune import MLPClassifier, MLPRegressor
 from sknn_tune._engine import MemberData, StackedTrainer
 from sknn_tune._engine.rows import as_rows
-from sknn_tune._fit_protocol import providing, reusing_validation
+from sknn_tune._fit_protocol import providing
+from sknn_tune._fused import registry as registry_module
+from sknn_tune._fused.registry import Registry, fit_key, serving
 from sknn_tune.exceptions import DivergenceError
-from sknn_tune.search import _pretrained
-from sknn_tune.search._pretrained import Registry, fit_key, plan_key, serving
 
 PACKAGE = pathlib.Path(__file__).parents[1] / "sknn_tune"
 X, Y = make_classification(120, 5, n_informative=3, n_redundant=0, n_classes=3, random_state=0)
@@ -95,7 +96,7 @@ def test_serving_takes_each_registered_member_once_or_keeps_it():
     plan = clf().plan_fit(X, Y)
     first, second = train(plan), train(plan)
     registry = Registry()
-    registry.register(plan_key(plan), plan, [first, second])
+    registry.register(fit_key(plan), plan, [first, second])
     with serving(registry, keep=True):
         assert clf().fit(X, Y).model_ is first
         assert clf().fit(X, Y).model_ is first
@@ -106,29 +107,34 @@ def test_serving_takes_each_registered_member_once_or_keeps_it():
         assert clf().fit(X, Y).model_ not in (first, second)  # trained itself
 
 
+def _key(params, X, Y, data):
+    """The fit key of a plan with these parameters, input, targets and rows."""
+    return fit_key(SimpleNamespace(params=params, X=X, rows=None, Y=Y, data=data))
+
+
 def test_fit_key_digests_the_data_not_a_summary():
     # Rows [1, 0, 1] and [0, 2, 0] have equal row sums and weighted row sums (the old digest).
     data = MemberData(np.arange(1), np.ones(1))
     params = clf().get_params()
-    one = fit_key(params, np.array([[1.0, 0.0, 1.0]]), np.ones((1, 1)), data)
-    two = fit_key(params, np.array([[0.0, 2.0, 0.0]]), np.ones((1, 1)), data)
+    one = _key(params, np.array([[1.0, 0.0, 1.0]]), np.ones((1, 1)), data)
+    two = _key(params, np.array([[0.0, 2.0, 0.0]]), np.ones((1, 1)), data)
     assert one != two
-    assert one == fit_key(params, np.array([[1.0, 0.0, 1.0]]), np.ones((1, 1)), data)
+    assert one == _key(params, np.array([[1.0, 0.0, 1.0]]), np.ones((1, 1)), data)
     # Same numbers, other rows, weights, dtype or parameters: other fits.
     X3 = np.array([[1.0, 0.0, 1.0], [0.0, 2.0, 0.0]])
     rows = [MemberData(np.array([0]), np.ones(1)), MemberData(np.array([1]), np.ones(1)),
             MemberData(np.array([0]), np.full(1, 2.0)),
             MemberData(np.array([0]), np.ones(1), np.array([1]), np.ones(1))]
-    keys = {fit_key(params, X3, np.ones((2, 1)), d) for d in rows}
-    keys |= {fit_key(params, X3.astype(np.float32), np.ones((2, 1)), rows[0]),
-             fit_key({**params, "lr": 0.5}, X3, np.ones((2, 1)), rows[0])}
+    keys = {_key(params, X3, np.ones((2, 1)), d) for d in rows}
+    keys |= {_key(params, X3.astype(np.float32), np.ones((2, 1)), rows[0]),
+             _key({**params, "lr": 0.5}, X3, np.ones((2, 1)), rows[0])}
     assert len(keys) == 6
 
 
 def test_clones_share_a_key_across_random_states():
     rs = np.random.RandomState(0)
     one, two = clone(clf(random_state=rs)), clone(clf(random_state=rs))
-    assert plan_key(one.plan_fit(X, Y)) == plan_key(two.plan_fit(X, Y))
+    assert fit_key(one.plan_fit(X, Y)) == fit_key(two.plan_fit(X, Y))
 
 
 def _imported_modules(path):
@@ -158,50 +164,6 @@ def test_private_sklearn_names_only_through_the_compat_module():
             private = [n for n in [*name.split(".")[1:], *names]
                        if n.startswith("_") and not n.startswith("__")]
             assert not private, f"{path.relative_to(PACKAGE)} imports {name}: {private}"
-
-
-def _same_plan(a, b):
-    assert a.params == b.params and a.config == b.config and a.member == b.member
-    np.testing.assert_array_equal(a.X, b.X)
-    np.testing.assert_array_equal(a.Y, b.Y)
-    for field in ("train_rows", "train_weight", "val_rows", "val_weight"):
-        np.testing.assert_array_equal(getattr(a.data, field), getattr(b.data, field))
-
-
-@pytest.mark.parametrize("params", [{}, {"early_stopping": True, "class_weight": "balanced"}])
-def test_reusing_validation_plans_as_validating_does(params, monkeypatch):
-    labels = np.array(["a", "b", "c"])[Y]
-    weight = np.linspace(0.5, 1.5, len(Y))
-    encoded = []
-    monkeypatch.setattr(MLPClassifier, "_encode_targets", _counting(
-        MLPClassifier._encode_targets, encoded))
-    store = {}
-    with reusing_validation(store):
-        first = clf(**params).plan_fit(X, labels, weight)
-        second_estimator = clf(lr=0.1, **params)
-        second = second_estimator.plan_fit(X, labels, weight)
-        # other objects (even with equal values): validated anew
-        clf(**params).plan_fit(X.copy(), labels, weight)
-    assert len(encoded) == 2 and len(store) == 2
-    reference_estimator = clf(lr=0.1, **params)
-    reference = reference_estimator.plan_fit(X, labels, weight)
-    _same_plan(second, reference)
-    _same_plan(first, clf(**params).plan_fit(X, labels, weight))
-    # the fitted attributes validation sets, as validating sets them
-    np.testing.assert_array_equal(second_estimator.classes_, reference_estimator.classes_)
-    assert second_estimator.n_features_in_ == reference_estimator.n_features_in_
-
-
-def test_reusing_validation_never_reuses_for_a_fitted_estimator(monkeypatch):
-    fitted = clf().fit(X, Y)
-    encoded = []
-    monkeypatch.setattr(MLPClassifier, "_encode_targets", _counting(
-        MLPClassifier._encode_targets, encoded))
-    with reusing_validation({}):
-        clf().plan_fit(X, Y)
-        fitted.set_params(warm_start=True).plan_fit(X, Y)  # continues: checks against its fit
-        fitted.partial_fit(X, Y)
-    assert len(encoded) == 3
 
 
 def test_int_random_state_seeds_and_splits_as_a_random_state_does():
@@ -244,11 +206,11 @@ def test_registry_finds_a_fit_by_its_exact_data_without_hashing_it(sparse, monke
     plan = clf().plan_fit(data, Y)
     member = train(plan)
     registry = Registry()
-    registry.register(plan_key(plan), plan, member)
+    registry.register(fit_key(plan), plan, member)
     # a copy of X, as scikit-learn's _safe_split hands each fit: found, and X is never hashed
     hashed = []
-    digest = _pretrained.array_digest
-    monkeypatch.setattr(_pretrained, "array_digest",
+    digest = registry_module.array_digest
+    monkeypatch.setattr(registry_module, "array_digest",
                         lambda *arrays: hashed.append(sum(a.size for a in arrays if a is not None))
                         or digest(*arrays))
     with serving(registry, keep=True):
@@ -262,6 +224,6 @@ def test_registry_finds_a_fit_by_its_exact_data_without_hashing_it(sparse, monke
         assert registry.key_of(clf().plan_fit(other, Y)) is None
     zero, negative_zero = X.copy(), X.copy()
     zero[1, 2], negative_zero[1, 2] = 0.0, -0.0
-    assert not _pretrained.same_bytes(zero, negative_zero)
+    assert not registry_module.same_bytes(zero, negative_zero)
     registry.clear()
-    assert registry.key_of(plan) is None and not registry.planned_inputs
+    assert registry.key_of(plan) is None and not registry.inputs

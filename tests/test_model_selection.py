@@ -17,6 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
 
 from sknn_tune import MLPClassifier, MLPRegressor
 from sknn_tune import model_selection as ms
@@ -260,6 +261,24 @@ def test_other_estimator_falls_back(trained):
     assert_same(*both("validation_curve", estimator, X, y, param_name="C",
                       param_range=[0.1, 1.0], cv=3))
     assert len(trained) == 0
+
+
+@pytest.mark.parametrize("function", ["cross_validate", "cross_val_score", "cross_val_predict",
+                                      "validation_curve", "learning_curve"])
+@pytest.mark.parametrize("fused", [True, False], ids=["ours", "svc"])
+def test_an_iterable_of_splits_reaches_whoever_fits(function, fused, trained):
+    """``cv`` as a generator of splits, which scikit-learn accepts: drawn once, and handed on
+    as drawn, whether the stacks train the fits or scikit-learn does (an SVC, not fusable)."""
+    X, y = _X_CLF, _Y_CLF
+    estimator = case("classifier")[0] if fused else make_pipeline(StandardScaler(), SVC())
+    kwargs = {"validation_curve": dict(param_name="lr" if fused else "svc__C",
+                                       param_range=[1e-2, 1e-1] if fused else [0.5, 1.0]),
+              "learning_curve": dict(train_sizes=[0.5, 1.0])}.get(function, {})
+    del trained[:]
+    ours = getattr(ms, function)(estimator, X, y, cv=KFold(3).split(X), **kwargs)
+    assert (trained.fused() > 0) == fused and trained.plain() == 0
+    theirs = getattr(sk, function)(estimator, X, y, cv=KFold(3).split(X), **kwargs)
+    assert_same(ours, theirs)
 
 
 def test_unknown_fit_parameter_falls_back(trained):

@@ -35,7 +35,7 @@ from sknn_tune.exceptions import DivergenceError  # noqa: E402
 
 ATOL = 1e-6
 CV = 3
-FUSION_MODULE = "sknn_tune.search._fusion"
+FUSION_MODULE = "sknn_tune._fused.jobs"
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

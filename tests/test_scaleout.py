@@ -26,10 +26,12 @@ from sklearn.datasets import make_classification
 from sklearn.model_selection import GridSearchCV
 
 from sknn_tune import FusedGridSearchCV, FusedHalvingGridSearchCV, MLPClassifier
+from sknn_tune._engine import device as engine_device
 from sknn_tune._engine.trainer import StackedTrainer
-from sknn_tune.search import _fusion
+from sknn_tune._fused import workers
+from sknn_tune._fused.planners import spread_request
 
-FUSION_MODULE = "sknn_tune.search._fusion"
+FUSION_MODULE = "sknn_tune._fused.jobs"
 
 _X, _Y = make_classification(150, 5, n_informative=3, n_redundant=0, n_classes=3,
                              random_state=0)
@@ -71,7 +73,7 @@ def plain_calls(log):
 
 def fake_devices(monkeypatch, n):
     devices = [torch.device("cpu", i) for i in range(n)]
-    monkeypatch.setattr(_fusion.engine_device, "available_devices", lambda: list(devices))
+    monkeypatch.setattr(engine_device, "available_devices", lambda: list(devices))
     return devices
 
 
@@ -106,16 +108,16 @@ def _record_device(estimator, X, y, adopted):
 
 def test_available_devices_without_cuda():
     if not torch.cuda.is_available():
-        assert _fusion.engine_device.available_devices() == []
+        assert engine_device.available_devices() == []
     else:
-        assert len(_fusion.engine_device.available_devices()) == torch.cuda.device_count()
+        assert len(engine_device.available_devices()) == torch.cuda.device_count()
 
 
 @pytest.mark.parametrize("device, spread", [
     ("auto", "auto"), ("cuda", "cuda"), (torch.device("cuda"), "cuda"), ("cuda:1", None),
     (torch.device("cuda", 0), None), ("cpu", None)])
 def test_only_auto_and_cuda_spread(device, spread):
-    assert _fusion.spread_request(device) == spread
+    assert spread_request(device) == spread
 
 
 def test_stacks_spread_over_devices_round_robin(monkeypatch, trained):
@@ -208,7 +210,7 @@ def test_stack_jobs_cross_process_boundaries(monkeypatch):
     halving_ref = FusedHalvingGridSearchCV(clf(), {"lr": [3e-3, 3e-2]}, **halving_kwargs)
     halving_ref.fit(_X, _Y)
 
-    original = _fusion.train_stack
+    original = workers.train_stack
     returned = []
 
     def remote(job):
@@ -217,7 +219,7 @@ def test_stack_jobs_cross_process_boundaries(monkeypatch):
         returned.extend(members)
         return members, epochs
 
-    monkeypatch.setattr(_fusion, "train_stack", remote)
+    monkeypatch.setattr(workers, "train_stack", remote)
     crossed = FusedGridSearchCV(clf(), grid, **kwargs).fit(_X, _Y)
     assert_same_results(crossed, ref)
     assert crossed.n_member_epochs_ == ref.n_member_epochs_
@@ -405,7 +407,7 @@ def test_worker_lost_while_training_a_stack_is_recovered(restored_workers, train
     ref = FusedGridSearchCV(clf(), GRID, cv=3, return_train_score=True).fit(_X, _Y)
     trained.clear()
     flag = tmp_path / "died"
-    monkeypatch.setattr(_fusion, "train_stack", _dies_first(flag, _fusion.train_stack))
+    monkeypatch.setattr(workers, "train_stack", _dies_first(flag, workers.train_stack))
     search = FusedGridSearchCV(clf(), GRID, cv=3, return_train_score=True)
     assert _fit_on_dask(search) is None
     died = int(flag.read_text())
@@ -424,7 +426,7 @@ def test_stack_that_keeps_killing_workers_fails_clearly(restored_workers, monkey
     distributed = pytest.importorskip("distributed")
     import dask
 
-    monkeypatch.setattr(_fusion, "train_stack", _tanh_stacks_die(tmp_path, _fusion.train_stack))
+    monkeypatch.setattr(workers, "train_stack", _tanh_stacks_die(tmp_path, workers.train_stack))
     search = FusedGridSearchCV(clf(), GRID, cv=3)
     error = _fit_on_dask(search)
     assert isinstance(error, RuntimeError)

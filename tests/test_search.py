@@ -46,12 +46,12 @@ from sknn_tune import (
     MLPRegressor,
 )
 from sknn_tune._engine.trainer import StackedTrainer
+from sknn_tune._fused.session import Session
 from sknn_tune.exceptions import DivergenceError
-from sknn_tune.search import _fusion
 
 # Fused against sequential: 1e-6 on the CPU, the design's tolerance on a GPU (--device cuda).
 ATOL = training_tolerance(1e-6)
-FUSION_MODULE = "sknn_tune.search._fusion"
+FUSION_MODULE = "sknn_tune._fused.jobs"
 ESTIMATOR_MODULE = "sknn_tune._base"
 
 # ----------------------------------------------------------------------------------------------
@@ -502,6 +502,22 @@ def test_other_estimators_fall_back(estimator, grid, trained):
     assert calls == [] and fused.n_member_epochs_ == 0
 
 
+def _scoring_process(estimator, X, y):
+    """A scorer whose "score" is the process that fits and scores."""
+    return os.getpid()
+
+
+def test_what_is_not_fused_runs_on_the_workers_asked_for():
+    # scikit-learn's search with n_jobs=2 fits in two worker processes: so does ours when it
+    # has nothing to fuse.
+    X, y = clf_data()
+    search = FusedGridSearchCV(LogisticRegression(max_iter=200), {"C": [0.01, 0.1, 1.0, 10.0]},
+                               cv=2, n_jobs=2, scoring=_scoring_process, refit=False).fit(X, y)
+    processes = {search.cv_results_[f"split{i}_test_score"][c] for i in range(2) for c in range(4)}
+    assert os.getpid() not in processes
+    assert search.n_jobs == 2 and search.n_member_epochs_ == 0
+
+
 class MLPWithExtra(MLPClassifier):
     """An sknn_tune MLP whose fit takes a parameter the fusion does not know."""
 
@@ -639,7 +655,7 @@ def test_n_jobs_pickle_and_verbose(trained, capsys):
     assert parallel.n_jobs == 2  # restored after fit
     assert_same_search(parallel, serial, X)
     assert_trained_once(parallel, calls)
-    assert not hasattr(parallel, "_fusion")
+    assert not hasattr(parallel, "_session")
 
     restored = pickle.loads(pickle.dumps(parallel))
     np.testing.assert_array_equal(restored.predict(X), parallel.predict(X))
@@ -728,10 +744,10 @@ def test_batch_in_slices_equals_sklearn(trained):
 def test_slices_filled_by_stack_size(trained, monkeypatch):
     # A slice holds the members that fill one stack (one worker): two candidates x 3 folds of the
     # small network, whose stacks hold 6, but one candidate of the larger one, whose hold 3.
-    def stack_size(self, group):
-        return 6 if group[0].plan.config.architecture.hidden_layer_sizes == (8,) else 3
+    def capacity(self, member):
+        return 6 if member.plan.config.architecture.hidden_layer_sizes == (8,) else 3
 
-    monkeypatch.setattr(_fusion.Fusion, "_stack_size", stack_size)
+    monkeypatch.setattr(Session, "_capacity", capacity)
     X, y = clf_data()
     grid = {"hidden_layer_sizes": [(8,), (16, 8)], "lr": [1e-3, 1e-2, 3e-2, 1e-1]}
     fused = FusedGridSearchCV(clf(), grid, cv=3)
@@ -767,7 +783,7 @@ def _many_candidates_run(n_lr, max_members, path):
     import resource
 
     held, plain_fits = [0], [0]
-    train, fit = _fusion.Fusion.train, StackedTrainer.fit
+    train, fit = Session.train, StackedTrainer.fit
 
     def train_counting_held(self, *args, **kwargs):
         keys = train(self, *args, **kwargs)
@@ -778,7 +794,7 @@ def _many_candidates_run(n_lr, max_members, path):
         plain_fits[0] += sys._getframe(1).f_globals["__name__"] == ESTIMATOR_MODULE
         return fit(self, *args, **kwargs)
 
-    _fusion.Fusion.train, StackedTrainer.fit = train_counting_held, fit_counting_plain
+    Session.train, StackedTrainer.fit = train_counting_held, fit_counting_plain
     X, y = reg_data()
     est = _many_candidates_estimator()
     FusedGridSearchCV(est, {"lr": [1e-3, 1e-2]}, cv=5).fit(X, y)  # imports, first allocations

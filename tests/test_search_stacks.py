@@ -8,7 +8,7 @@ from sklearn.model_selection import GridSearchCV
 from test_search import assert_same_search
 
 from sknn_tune import FusedGridSearchCV, MLPClassifier
-from sknn_tune.search import _fusion
+from sknn_tune._fused import packing
 
 # 3 folds of 178 rows: the networks train on 118, 119 and 119 rows.
 X, Y = make_classification(178, 5, random_state=0)
@@ -29,13 +29,15 @@ def test_auto_batch_folds_of_118_and_119_rows_share_one_stack(trained):
 def test_cpu_stacks_are_sized_for_the_cache_and_equal(trained, monkeypatch):
     # A wide network's step touches more bytes per member than a narrow one's: fewer members a
     # stack, and the members spread over equal stacks (9 fits at most 4 a stack: 3 x 3).
-    monkeypatch.setattr(_fusion, "CPU_MIN_MEMBERS", 1)
+    monkeypatch.setattr(packing, "CPU_MIN_MEMBERS", 1)
     wide = MLPClassifier((256,), batch_size=16, max_epochs=1, patience=None, random_state=0)
     itemsize = 8
     step_bytes = itemsize * (4 * _row_width(wide) + 16 * (4 * 256 + X.shape[1] + 1))
-    monkeypatch.setattr(_fusion, "CPU_STACK_BYTES", 4 * step_bytes)
+    monkeypatch.setattr(packing, "CPU_STACK_BYTES", 4 * step_bytes)
     grid = {"lr": [1e-3, 2e-3, 3e-3]}
-    fused = FusedGridSearchCV(wide, grid, cv=3, scoring="neg_log_loss").fit(X, Y)
+    # n_jobs=1: one stack at a time (with a thread per core, a slice's last stack would be
+    # halved across the threads, which CPU_MIN_MEMBERS=1 allows)
+    fused = FusedGridSearchCV(wide, grid, cv=3, scoring="neg_log_loss", n_jobs=1).fit(X, Y)
     assert [t.members for t in trained if t.fused] == [3, 3, 3]
     ref = GridSearchCV(wide, grid, cv=3, scoring="neg_log_loss").fit(X, Y)
     assert_same_search(fused, ref, X, atol=0)
@@ -43,12 +45,12 @@ def test_cpu_stacks_are_sized_for_the_cache_and_equal(trained, monkeypatch):
     # The same budget holds many more members of a narrow network: one stack.
     trained.clear()
     narrow = clone(wide).set_params(hidden_layer_sizes=(4,))
-    FusedGridSearchCV(narrow, grid, cv=3).fit(X, Y)
+    FusedGridSearchCV(narrow, grid, cv=3, n_jobs=1).fit(X, Y)
     assert [t.members for t in trained if t.fused] == [9]
 
 
 def test_stacks_never_go_below_the_minimum_for_per_step_overhead(trained, monkeypatch):
-    monkeypatch.setattr(_fusion, "CPU_STACK_BYTES", 1)  # every member "overflows" the cache
+    monkeypatch.setattr(packing, "CPU_STACK_BYTES", 1)  # every member "overflows" the cache
     network = MLPClassifier((8,), max_epochs=1, patience=None, random_state=0, device="cpu")
     FusedGridSearchCV(network, {"lr": [1e-3, 2e-3, 3e-3, 4e-3]}, cv=3).fit(X, Y)
     # 12 fits, at least CPU_MIN_MEMBERS = 8 a stack, in equal stacks: 2 x 6

@@ -7,7 +7,8 @@ from sklearn.datasets import make_classification
 
 from sknn_tune import FusedGridSearchCV, MLPClassifier
 from sknn_tune._engine import StackedTrainer
-from sknn_tune.search import _fusion
+from sknn_tune._engine import device as engine_device
+from sknn_tune._fused import packing, workers
 
 
 @pytest.fixture
@@ -21,8 +22,8 @@ def stacks(monkeypatch):
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(StackedTrainer, "fit", fit)
-    monkeypatch.setattr(_fusion.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(_fusion.engine_device, "available_devices", lambda: [])
+    monkeypatch.setattr(workers.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(engine_device, "available_devices", lambda: [])
     return log
 
 
@@ -70,7 +71,7 @@ def test_a_stack_too_small_to_halve_trains_whole_on_every_core(stacks, two_torch
     X, y = make_classification(120, 5, n_informative=3, n_redundant=0, random_state=0)
     est = MLPClassifier((8,), max_epochs=2, batch_size=32, random_state=0, device="cpu")
     FusedGridSearchCV(est, {"lr": [1e-3, 1e-2, 1e-1]}, cv=3, n_jobs=2, refit=False).fit(X, y)
-    assert _fusion.CPU_MIN_MEMBERS > 9 // 2
+    assert packing.CPU_MIN_MEMBERS > 9 // 2
     assert stacks == [(9, 2)]
 
 

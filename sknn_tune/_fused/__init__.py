@@ -25,9 +25,10 @@ from .planners import (
     same_splits,
     split_estimator,
 )
-from .session import Session
+from .session import MAX_MEMBERS_CONSTRAINT, Session
 
 __all__ = [
+    "MAX_MEMBERS_CONSTRAINT",
     "RESOURCE_PARAMETER",
     "BaggingPlanner",
     "CVPlanner",

@@ -71,13 +71,10 @@ class Block:
     """Rows that members train on: an input ``X`` (validated, by reference) and targets
     aligned with its rows, with their copies on devices, made once and shared by every stack
     and thread that trains on them.
-
-    ``exact``: ``X`` was made by user code (a pipeline's transformed fold), so scikit-learn's fit
-    finds its members only with the same bytes (see :class:`~.registry.Registry`).
     """
 
-    def __init__(self, X, exact=False):
-        self.X, self.exact = X, exact
+    def __init__(self, X):
+        self.X = X
         self.Y, self._filled = None, None
         self._tensors, self._lock = {}, threading.Lock()
 
@@ -123,7 +120,7 @@ class Block:
             return self._tensors[key]
 
     def __getstate__(self):  # what another process gets: the arrays, none of the copies
-        return {"X": self.X, "exact": self.exact, "Y": self.Y, "_filled": self._filled}
+        return {"X": self.X, "Y": self.Y, "_filled": self._filled}
 
     def __setstate__(self, state):
         vars(self).update(state)
@@ -168,7 +165,7 @@ class _Planning:
             self.inputs[key] = inputs
         return self.inputs[key]
 
-    def block(self, block_key, inputs, exact):
+    def block(self, block_key, inputs):
         """The :class:`Block` holding ``inputs``' rows and targets: one per ``block_key`` (the
         identity of the input) and encoding of the targets."""
         if id(inputs) not in self.block_of:
@@ -176,7 +173,7 @@ class _Planning:
             block = next((b for b in blocks if b.X is inputs.X and b.takes(inputs.rows, inputs.Y)),
                          None)
             if block is None:
-                block = Block(inputs.X, exact)
+                block = Block(inputs.X)
                 block.takes(inputs.rows, inputs.Y)
                 blocks.append(block)
             self.block_of[id(inputs)] = (inputs, block)
@@ -265,7 +262,7 @@ class CVPlanner:
                 weights = self.fit_params[weight_name] if weight_name else None
                 inputs = planning.fit_inputs(mlp, data_key, self.X, self.y, weights,
                                              np.asarray(train))
-                block_key, exact = ("X", id(inputs.X)), False
+                block_key = ("X", id(inputs.X))
             else:
                 # The fold through the prefix, once per prefix parameters: the transformed rows
                 # are the network's input (the steps may change their input in place: each fits
@@ -279,8 +276,8 @@ class CVPlanner:
                     X_train = clone(prefix).fit_transform(X_train, y_train)
                     planning.fit_inputs(mlp, data_key, X_train, y_train, weights, None)
                 inputs = planning.inputs[type(mlp), data_key]
-                block_key, exact = data_key, True
-            block = planning.block(block_key, inputs, exact)
+                block_key = data_key
+            block = planning.block(block_key, inputs)
             return planning.planned(mlp, inputs, block, self.continues)
         except Exception:
             return None
@@ -310,23 +307,27 @@ class BaggingPlanner:
         prefix, mlp = split_estimator(estimator)
         planning = self._planning
         try:
-            if features is not None:  # the subset's columns, once per subset
-                subset = features.tobytes()
-                if subset not in self._subsets:
-                    self._subsets[subset] = X[:, features]
-                X = self._subsets[subset]
             data_key = ("member", len(self.members))
             if prefix is not None:  # its own transformed rows
+                # Indexed as scikit-learn's bagging indexes them (rows, then columns): the
+                # prefix sees the same array, memory layout included, and so rounds the same.
                 X_member = X if rows is None else X[rows]
+                if features is not None:
+                    X_member = X_member[:, features]
                 y_member = y if rows is None else y[rows]
                 X_member = prefix.fit_transform(X_member, y_member)
                 inputs = planning.fit_inputs(mlp, data_key, X_member, y_member, sample_weight,
                                              None)
-                block_key, exact = data_key, True
+                block_key = data_key
             else:
+                if features is not None:  # the subset's columns, once per subset
+                    subset = features.tobytes()
+                    if subset not in self._subsets:
+                        self._subsets[subset] = X[:, features]
+                    X = self._subsets[subset]
                 inputs = planning.fit_inputs(mlp, data_key, X, y, sample_weight, rows)
-                block_key, exact = ("X", id(inputs.X)), False
-            block = planning.block(block_key, inputs, exact)
+                block_key = ("X", id(inputs.X))
+            block = planning.block(block_key, inputs)
             self.members.append(planning.planned(mlp, inputs, block, False))
             return True
         except Exception:

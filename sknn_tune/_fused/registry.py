@@ -9,19 +9,20 @@ same input rows, targets, training and validation rows and weights.
 The input is recognised without hashing it: a fused plan refers to the search's own ``X`` by
 reference (its rows ``plan.rows``), where scikit-learn's fit gets a copy of those rows. Its
 :func:`fit_key` reads the shape, dtype and ``SAMPLED_ROWS`` evenly spaced rows of the input,
-and the whole of the (small) targets, rows and weights. Within the fused search's scoring pass
-(the only place members are served), every fit scikit-learn makes is of the rows of that same
-``X``, so the sample tells them apart. A block of rows that user code made (a pipeline's
-transformed fold, a bagging member's feature subset) is compared byte for byte as well: see
-:meth:`Registry.register`'s ``exact``.
+and the whole of the (small) targets, rows and weights; a fit whose key matches is then compared
+byte for byte with the planned rows, which the registry holds by reference (a comparison streams
+through memory once; a hash of all of ``X`` per plan is what planning must not pay).
 """
 
+import contextlib
 import hashlib
 
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["Registry", "array_digest", "fit_key", "resume_key", "same_bytes"]
+from .._fit_protocol import providing
+
+__all__ = ["Registry", "array_digest", "fit_key", "resume_key", "same_bytes", "same_rows", "serving"]
 
 SAMPLED_ROWS = 64
 
@@ -115,31 +116,46 @@ def same_bytes(a, b):
     return np.array_equal(a, b)
 
 
+def same_rows(a, X, rows, chunk_bytes=2**24):
+    """Whether ``a`` holds the same bytes as ``X[rows]`` (all of ``X`` where ``rows`` is None),
+    gathered ``chunk_bytes`` at a time rather than copied whole."""
+    n = X.shape[0] if rows is None else len(rows)
+    if a.shape[0] != n or a.shape[1:] != X.shape[1:] or sp.issparse(a) != sp.issparse(X):
+        return False
+    if rows is None and a is X:
+        return True
+    row_bytes = max(1, a.nbytes // max(n, 1)) if not sp.issparse(a) else 8 * max(1, a.shape[1])
+    step = max(1, chunk_bytes // row_bytes)
+    for start in range(0, n, step):
+        part = slice(start, start + step)
+        expected = X[part] if rows is None else X[np.asarray(rows)[part]]
+        if not same_bytes(a[part], expected):
+            return False
+    return True
+
+
 class Registry(dict):
     """Trained members by :func:`fit_key` (a member, or a list of copies of it, one per search
     candidate that sets the same parameters), found for the plan of scikit-learn's fit."""
 
     def __init__(self):
         super().__init__()
-        self.exact_inputs = {}  # fit key -> the planned input, where it must match byte for byte
+        self.inputs = {}  # fit key -> (X, rows) of the planned input, by reference
 
-    def register(self, key, plan, value, exact=False):
-        """Hold ``value`` under ``key``, the :func:`fit_key` of ``plan``. ``exact``: a fit
-        finds it only if its input equals ``plan``'s byte for byte (for inputs user code made,
-        where a sample of rows proves nothing)."""
+    def register(self, key, plan, value):
+        """Hold ``value`` under ``key``, the :func:`fit_key` of ``plan``; a fit finds it only
+        if its input equals ``plan``'s byte for byte."""
         self[key] = value
-        if exact:
-            self.exact_inputs[key] = plan.X if plan.rows is None else plan.X[plan.rows]
+        self.inputs[key] = (plan.X, plan.rows)
 
     def key_of(self, plan):
         """The fit key of ``plan`` among those registered, or None."""
         key = fit_key(plan)
         if key not in self:
             return None
-        expected = self.exact_inputs.get(key)
-        if expected is not None and not same_bytes(plan.input_X(slice(None)), expected):
-            return None
-        return key
+        X, rows = self.inputs[key]
+        mine = plan.X if plan.rows is None else plan.X[plan.rows]
+        return key if same_rows(mine, X, rows) else None
 
     def take(self, key):
         """The trained member registered under ``key`` (removed from the registry), or None;
@@ -150,7 +166,7 @@ class Registry(dict):
             if rest:
                 self[key] = rest
                 return model
-        self.exact_inputs.pop(key, None)
+        self.inputs.pop(key, None)
         return model
 
     def peek(self, key):
@@ -161,11 +177,28 @@ class Registry(dict):
     def discard(self, key):
         """Forget ``key`` and every copy under it."""
         self.pop(key, None)
-        self.exact_inputs.pop(key, None)
+        self.inputs.pop(key, None)
 
     def clear(self):
         super().clear()
-        self.exact_inputs.clear()
+        self.inputs.clear()
+
+
+@contextlib.contextmanager
+def serving(registry, keep=False):
+    """A context in which ``fit`` adopts the member ``registry`` holds for the fit it plans.
+    ``keep`` leaves the members registered (for fits that only predict, before those that keep)."""
+
+    def provide(plan):
+        if not registry:
+            return None
+        key = registry.key_of(plan)
+        if key is None:
+            return None
+        return registry.peek(key) if keep else registry.take(key)
+
+    with providing(provide):
+        yield registry
 
 
 def _state_digest(random_state):

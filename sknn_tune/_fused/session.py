@@ -8,20 +8,23 @@ trained member under its fit key (:mod:`.registry`). scikit-learn then fits and 
 usual within :meth:`Session.serving`, where each ``fit`` adopts its member instead of training.
 """
 
-import contextlib
 import math
 from fractions import Fraction
+from numbers import Integral
 
 import torch
 
 from .._engine import device as engine_device
-from .._fit_protocol import providing
+from .._sklearn_compat import Interval
 from . import packing
 from .jobs import build_job
-from .registry import Registry
+from .registry import Registry, serving
 from .workers import Workers
 
-__all__ = ["Session"]
+__all__ = ["MAX_MEMBERS_CONSTRAINT", "Session"]
+
+# The parameter constraint of the ``max_members`` that every fused estimator passes to its session.
+MAX_MEMBERS_CONSTRAINT = {"max_members": [Interval(Integral, 1, None, closed="left"), None]}
 
 
 class Session:
@@ -47,22 +50,10 @@ class Session:
         """Whether the planner can fuse the estimator at all."""
         return self.planner.enabled
 
-    @contextlib.contextmanager
     def serving(self, keep=False):
-        """A context in which ``fit`` adopts the registered member of the fit it plans.
-        ``keep`` leaves them registered (for fits that only predict, before those that keep)."""
-        registry = self.registry
-
-        def provide(plan):
-            if not registry:
-                return None
-            key = registry.key_of(plan)
-            if key is None:
-                return None
-            return registry.peek(key) if keep else registry.take(key)
-
-        with providing(provide):
-            yield self
+        """A context in which ``fit`` adopts the registered member of the fit it plans
+        (:func:`~.registry.serving`)."""
+        return serving(self.registry, keep)
 
     def train(self, candidate_params, splits, in_slices=False):
         """Train every candidate x fold of this batch that can be fused, and register them.
@@ -86,8 +77,7 @@ class Session:
                     continue
                 extra = [member.select([0]) for _ in range(copies[member_planned.key])]
                 self.registry.register(member_planned.key, member_planned.plan,
-                                       [member, *extra] if extra else member,
-                                       exact=member_planned.block.exact)
+                                       [member, *extra] if extra else member)
                 if member_planned.resume_key is not None:
                     self.resumable[member_planned.resume_key] = (member, member_rows)
         return candidate_keys

@@ -5,7 +5,6 @@ import inspect
 import re
 import textwrap
 import warnings
-from numbers import Integral
 
 import numpy as np
 from joblib import parallel_config
@@ -18,8 +17,8 @@ from sklearn.model_selection import (
 )
 from sklearn.utils.validation import indexable
 
-from .._fused import CVPlanner, Session, same_splits
-from .._sklearn_compat import Interval, _check_method_params
+from .._fused import MAX_MEMBERS_CONSTRAINT, CVPlanner, Session, same_splits
+from .._sklearn_compat import _check_method_params
 
 
 class _FusedSearchMixin:
@@ -62,15 +61,19 @@ class _FusedSearchMixin:
             max_members=self.max_members, n_jobs=self.n_jobs, verbose=self.verbose)
         self._split_params = routed.splitter.split
         self._score_params = routed.scorer.score
-        n_jobs = self.n_jobs
-        self.n_jobs = 1
+        fused = self._session.enabled
         try:
-            # The fusion has taken the active joblib backend for its stacks; the scoring pass
-            # stays here, where the pretrained members are (a dask backend ignores n_jobs=1).
-            with self._session.serving(), parallel_config(backend="sequential"):
+            if fused:
+                # The session has taken the active joblib backend and n_jobs for its stacks;
+                # the scoring pass stays here, where the trained members are (the sequential
+                # backend overrides the n_jobs scikit-learn's search passes to joblib).
+                with self._session.serving(), parallel_config(backend="sequential"):
+                    super().fit(X, y, **params)
+            else:
+                # Nothing to fuse (another estimator, a fit parameter fusion does not plan):
+                # scikit-learn's search as it is, with the workers the user asked for.
                 super().fit(X, y, **params)
         finally:
-            self.n_jobs = n_jobs
             self.n_member_epochs_ = self._session.epochs_trained
             del self._session, self._split_params, self._score_params
         return self
@@ -82,6 +85,9 @@ class _FusedSearchMixin:
 
     def _run_search(self, evaluate_candidates, *, callback_ctx=None):
         session = self._session
+        if not session.enabled:  # nothing to fuse: scikit-learn's own evaluation
+            super()._run_search(evaluate_candidates, callback_ctx=callback_ctx)
+            return
         X, y = session.planner.X, session.planner.y
 
         def fused_evaluate(candidate_params, cv=None, more_results=None, callback_ctx=None):
@@ -176,7 +182,6 @@ def _only_final_warnings(final):
         yield
 
 
-_MAX_MEMBERS = {"max_members": [Interval(Integral, 1, None, closed="left"), None]}
 _MAX_MEMBERS_DOC = """
     max_members : int, default=None
         Most candidate x fold members trained in one stack. None picks it from a memory estimate
@@ -229,7 +234,7 @@ def _fused_doc(base, example):
 
 
 class FusedGridSearchCV(_FusedSearchMixin, GridSearchCV):
-    _parameter_constraints: dict = {**GridSearchCV._parameter_constraints, **_MAX_MEMBERS}
+    _parameter_constraints: dict = {**GridSearchCV._parameter_constraints, **MAX_MEMBERS_CONSTRAINT}
 
     def __init__(self, estimator, param_grid, *, scoring=None, n_jobs=None, refit=True, cv=None,
                  verbose=0, pre_dispatch="2*n_jobs", error_score=np.nan,
@@ -241,7 +246,7 @@ class FusedGridSearchCV(_FusedSearchMixin, GridSearchCV):
 
 
 class FusedRandomizedSearchCV(_FusedSearchMixin, RandomizedSearchCV):
-    _parameter_constraints: dict = {**RandomizedSearchCV._parameter_constraints, **_MAX_MEMBERS}
+    _parameter_constraints: dict = {**RandomizedSearchCV._parameter_constraints, **MAX_MEMBERS_CONSTRAINT}
 
     def __init__(self, estimator, param_distributions, *, n_iter=10, scoring=None, n_jobs=None,
                  refit=True, cv=None, verbose=0, pre_dispatch="2*n_jobs", random_state=None,
@@ -254,7 +259,7 @@ class FusedRandomizedSearchCV(_FusedSearchMixin, RandomizedSearchCV):
 
 
 class FusedHalvingGridSearchCV(_FusedSearchMixin, HalvingGridSearchCV):
-    _parameter_constraints: dict = {**HalvingGridSearchCV._parameter_constraints, **_MAX_MEMBERS}
+    _parameter_constraints: dict = {**HalvingGridSearchCV._parameter_constraints, **MAX_MEMBERS_CONSTRAINT}
 
     def __init__(self, estimator, param_grid, *, factor=3, resource="n_samples",
                  max_resources="auto", min_resources="exhaust", aggressive_elimination=False,
@@ -271,7 +276,7 @@ class FusedHalvingGridSearchCV(_FusedSearchMixin, HalvingGridSearchCV):
 
 class FusedHalvingRandomSearchCV(_FusedSearchMixin, HalvingRandomSearchCV):
     _parameter_constraints: dict = {**HalvingRandomSearchCV._parameter_constraints,
-                                    **_MAX_MEMBERS}
+                                    **MAX_MEMBERS_CONSTRAINT}
 
     def __init__(self, estimator, param_distributions, *, n_candidates="exhaust", factor=3,
                  resource="n_samples", max_resources="auto", min_resources="smallest",

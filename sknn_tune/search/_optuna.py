@@ -19,9 +19,9 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils import check_random_state
 
-from .._fused import RESOURCE_PARAMETER, same_splits, split_estimator
+from .._fused import MAX_MEMBERS_CONSTRAINT, RESOURCE_PARAMETER, same_splits, split_estimator
 from .._sklearn_compat import BaseSearchCV, HasMethods, Interval, _fit_and_score
-from ._classes import _ATTRIBUTE_DOC, _MAX_MEMBERS, _MAX_MEMBERS_DOC, _FusedSearchMixin
+from ._classes import _ATTRIBUTE_DOC, _MAX_MEMBERS_DOC, _FusedSearchMixin
 
 
 def _import_optuna():
@@ -284,7 +284,7 @@ class FusedOptunaSearchCV(_FusedSearchMixin, _OptunaSearch):
         "study": [HasMethods(["ask", "tell"]), None],
         "pruning_epochs": [Interval(Integral, 1, None, closed="left"), "array-like", None],
         "random_state": ["random_state"],
-        **_MAX_MEMBERS,
+        **MAX_MEMBERS_CONSTRAINT,
     }
 
     def __init__(self, estimator, param_distributions, *, n_trials=10, batch_size=5, timeout=None,
