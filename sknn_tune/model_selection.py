@@ -84,6 +84,22 @@ def _fixed_splits(estimator, X, y, groups, cv):
     return splits
 
 
+def _fused_call(function, estimator, X, y, groups, cv, params, n_jobs, verbose, kwargs,
+                candidates=({},), fit_targets=None):
+    """scikit-learn's ``function`` on the splits of ``cv``, every fit of ``candidates`` x split
+    trained first by a session; the function as it is when nothing can be fused."""
+    splits = None
+    try:
+        session, X_, y_, groups_ = _session(estimator, X, y, groups, params, n_jobs, verbose,
+                                            fit_targets)
+        splits = _fixed_splits(estimator, X_, y_, groups_, cv)
+        session.train(list(candidates), splits)
+    except _NotFused:
+        return function(estimator, X, y, cv=cv if splits is None else splits, n_jobs=n_jobs,
+                        **kwargs)
+    return _score(session, function, estimator, X, y, cv=splits, **kwargs)
+
+
 def _score(session, function, *args, **kwargs):
     """scikit-learn's ``function`` with one job, in this process, while the members the session
     trained are served to its fits (a dask or loky backend would run them elsewhere)."""
@@ -105,49 +121,27 @@ def cross_validate(estimator, X, y=None, *, groups=None, scoring=None, cv=None, 
                   pre_dispatch=pre_dispatch, return_train_score=return_train_score,
                   return_estimator=return_estimator, return_indices=return_indices,
                   error_score=error_score)
-    splits = None
-    try:
-        session, X_, y_, groups_ = _session(estimator, X, y, groups, params, n_jobs, verbose)
-        splits = _fixed_splits(estimator, X_, y_, groups_, cv)
-        session.train([{}], splits)
-    except _NotFused:
-        return _sk.cross_validate(estimator, X, y, cv=cv if splits is None else splits,
-                                  n_jobs=n_jobs, **kwargs)
-    return _score(session, _sk.cross_validate, estimator, X, y, cv=splits, **kwargs)
+    return _fused_call(_sk.cross_validate, estimator, X, y, groups, cv, params, n_jobs, verbose,
+                       kwargs)
 
 
 def cross_val_score(estimator, X, y=None, *, groups=None, scoring=None, cv=None, n_jobs=None,
                     verbose=0, params=None, pre_dispatch="2*n_jobs", error_score=np.nan):
     kwargs = dict(groups=groups, scoring=scoring, verbose=verbose, params=params,
                   pre_dispatch=pre_dispatch, error_score=error_score)
-    splits = None
-    try:
-        session, X_, y_, groups_ = _session(estimator, X, y, groups, params, n_jobs, verbose)
-        splits = _fixed_splits(estimator, X_, y_, groups_, cv)
-        session.train([{}], splits)
-    except _NotFused:
-        return _sk.cross_val_score(estimator, X, y, cv=cv if splits is None else splits,
-                                   n_jobs=n_jobs, **kwargs)
-    return _score(session, _sk.cross_val_score, estimator, X, y, cv=splits, **kwargs)
+    return _fused_call(_sk.cross_val_score, estimator, X, y, groups, cv, params, n_jobs, verbose,
+                       kwargs)
 
 
 def cross_val_predict(estimator, X, y=None, *, groups=None, cv=None, n_jobs=None, verbose=0,
                       params=None, pre_dispatch="2*n_jobs", method="predict"):
     kwargs = dict(groups=groups, verbose=verbose, params=params, pre_dispatch=pre_dispatch,
                   method=method)
-    splits = None
-    try:
-        # scikit-learn fits on label-encoded targets for these methods (its columns of
-        # probabilities are then the encoded classes of the whole y): so do the stacks.
-        encoded = method in ("decision_function", "predict_proba", "predict_log_proba")
-        session, X_, y_, groups_ = _session(estimator, X, y, groups, params, n_jobs, verbose,
-                                            _label_encoded if encoded else None)
-        splits = _fixed_splits(estimator, X_, y_, groups_, cv)
-        session.train([{}], splits)
-    except _NotFused:
-        return _sk.cross_val_predict(estimator, X, y, cv=cv if splits is None else splits,
-                                     n_jobs=n_jobs, **kwargs)
-    return _score(session, _sk.cross_val_predict, estimator, X, y, cv=splits, **kwargs)
+    # scikit-learn fits on label-encoded targets for these methods (its columns of probabilities
+    # are then the encoded classes of the whole y): so do the stacks.
+    encoded = method in ("decision_function", "predict_proba", "predict_log_proba")
+    return _fused_call(_sk.cross_val_predict, estimator, X, y, groups, cv, params, n_jobs,
+                       verbose, kwargs, fit_targets=_label_encoded if encoded else None)
 
 
 def _label_encoded(y):
@@ -169,15 +163,8 @@ def validation_curve(estimator, X, y, *, param_name, param_range, groups=None, c
     kwargs = dict(param_name=param_name, param_range=param_range, groups=groups,
                   scoring=scoring, pre_dispatch=pre_dispatch, verbose=verbose,
                   error_score=error_score, params=params)
-    splits = None
-    try:
-        session, X_, y_, groups_ = _session(estimator, X, y, groups, params, n_jobs, verbose)
-        splits = _fixed_splits(estimator, X_, y_, groups_, cv)
-        session.train([{param_name: value} for value in param_range], splits)
-    except _NotFused:
-        return _sk.validation_curve(estimator, X, y, cv=cv if splits is None else splits,
-                                    n_jobs=n_jobs, **kwargs)
-    return _score(session, _sk.validation_curve, estimator, X, y, cv=splits, **kwargs)
+    return _fused_call(_sk.validation_curve, estimator, X, y, groups, cv, params, n_jobs,
+                       verbose, kwargs, candidates=[{param_name: value} for value in param_range])
 
 
 def learning_curve(estimator, X, y, *, groups=None, train_sizes=np.linspace(0.1, 1.0, 5),  # noqa: B008 (sklearn's)

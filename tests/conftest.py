@@ -64,7 +64,8 @@ def run_device():
 
 def training_tolerance(cpu=0.0):
     """Absolute tolerance between two trainings of the same member (stacked or alone, fused or
-    sequential search): ``cpu`` on the CPU (0: bitwise), the fusion-invariance tolerance (docs: How it works) on a GPU."""
+    sequential search): ``cpu`` on the CPU (0: bitwise), the fusion-invariance tolerance
+    (docs: How it works) on a GPU."""
     return cpu if run_device().type == "cpu" else max(cpu, CUDA_TRAINING_TOLERANCE)
 
 
