@@ -72,8 +72,9 @@ class _FusedBaggingMixin:
         finally:
             rs.set_state(state)
         if planner is None or not planner.members:
-            # Nothing to fuse: scikit-learn's bagging as it is, with the workers asked for.
-            self.n_member_epochs_ = 0
+            # Nothing to fuse: scikit-learn's bagging as it is (its fitted attributes only), with
+            # the workers asked for.
+            self.__dict__.pop("n_member_epochs_", None)  # a previous fit's
             return super().fit(X, y, sample_weight=sample_weight, **fit_params)
         session = Session(planner, self.max_members, self.n_jobs, self.verbose)
         # The one "candidate" of the session; its "folds" are the members.
@@ -189,7 +190,8 @@ _DOC = """{base} with all members trained at once, in one stacked model.
     ----------
 {attributes}
     n_member_epochs_ : int
-        Member-epochs the fused stacks trained in the last ``fit``.
+        Member-epochs the fused stacks trained in the last ``fit``; not set when nothing is
+        fused (the ensemble is then scikit-learn's, attributes included).
 
     See Also
     --------

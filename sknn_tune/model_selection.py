@@ -20,12 +20,13 @@ enabled, ``exploit_incremental_learning``) goes to scikit-learn's function as it
 import inspect
 import re
 import textwrap
+import types
 import warnings
 
 import numpy as np
 import sklearn
 from joblib import parallel_config
-from sklearn import model_selection as _sk
+from sklearn import model_selection as _sklearn_model_selection
 from sklearn.base import is_classifier
 from sklearn.model_selection import check_cv
 from sklearn.preprocessing import LabelEncoder
@@ -42,6 +43,10 @@ __all__ = [
     "learning_curve",
     "validation_curve",
 ]
+
+# scikit-learn's functions, taken once here: looked up on its module at call time they would be
+# whatever was bound there since (these very functions, where a plugin or a user rebinds them).
+_sk = types.SimpleNamespace(**{name: getattr(_sklearn_model_selection, name) for name in __all__})
 
 
 # ----------------------------------------------------------------------------------------------

@@ -74,7 +74,9 @@ class _FusedSearchMixin:
                 # scikit-learn's search as it is, with the workers the user asked for.
                 super().fit(X, y, **params)
         finally:
-            self.n_member_epochs_ = self._session.epochs_trained
+            self.__dict__.pop("n_member_epochs_", None)  # a previous fit's
+            if fused:  # nothing fused: scikit-learn's search, its fitted attributes only
+                self.n_member_epochs_ = self._session.epochs_trained
             del self._session, self._split_params, self._score_params
         return self
 
@@ -197,7 +199,8 @@ _SLICES_DOC = """\
 _ATTRIBUTE_DOC = """
     n_member_epochs_ : int
         Member-epochs the fused stacks trained (each candidate x fold counts its epochs); every
-        fit of the search is trained once, successive halving's survivors continue.
+        fit of the search is trained once, successive halving's survivors continue. Not set
+        when nothing is fused (the search is then scikit-learn's, attributes included).
 """
 
 

@@ -28,8 +28,16 @@ DROP_INS = {
     },
 }
 
-# test id (its name, without parameters) -> why it does not apply to a drop-in
-SKIPPED = {}
+# "suite::test" (the test module's last name, the test's name without parameters) -> why it does
+# not apply to a drop-in
+SKIPPED = {
+    "test_bagging::test_estimator":
+        "checks the default estimator (ours is sknn_tune's MLP, not a tree)",
+    "test_bagging::test_warning_bootstrap_sample_weight":
+        "matches a warning that names the class",
+    "test_bagging::test_invalid_sample_weight_max_samples_bootstrap_combinations":
+        "matches a warning that names the class",
+}
 
 
 def pytest_configure(config):
@@ -39,7 +47,17 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
+    drop_ins = {name: drop_in for names in DROP_INS.values() for name, drop_in in names.items()}
     for item in items:
-        reason = SKIPPED.get(item.originalname or item.name)
+        module = getattr(item, "module", None)
+        # A suite that imported scikit-learn's own class (before the rebinding, or from where it
+        # is defined) would test it instead of ours: refuse to run.
+        for name, drop_in in drop_ins.items():
+            found = getattr(module, name, drop_in)
+            if found is not drop_in and getattr(found, "__module__", "").startswith("sklearn."):
+                raise pytest.UsageError(f"{module.__name__}.{name} is scikit-learn's, not the "
+                                        "drop-in")
+        suite = module.__name__.rpartition(".")[2] if module is not None else ""
+        reason = SKIPPED.get(f"{suite}::{getattr(item, 'originalname', None) or item.name}")
         if reason is not None:
             item.add_marker(pytest.mark.skip(reason=reason))
