@@ -33,6 +33,8 @@ from .schedules import SCHEDULES, ScheduleInputs
 
 PREDICT_CHUNK_ROWS = 65536
 EPOCH_GATHER_BYTES = 256 * 2**20
+# Members x rows sorted at once when drawing an epoch's order (bounds the sort's memory).
+PERMUTATION_CHUNK = 2**20
 DIVERGENCE_GROWTH = 1e6  # training loss this many times the first epoch's counts as diverged
 # On CUDA the step is captured once per fit into a CUDA graph and replayed, unless this
 # environment variable is "0" (or a capture failed: then, once warned, every step runs eagerly).
@@ -242,7 +244,7 @@ class _EpochPlan(NamedTuple):
     Y: torch.Tensor  # (n, k) the shared targets
     rows: torch.Tensor  # (M, n_max) each member's training rows, padded with row 0
     n_train: np.ndarray  # (M,) real training rows per member
-    weights: torch.Tensor  # (M, n_max) sample weights, 0 on padding
+    weights: torch.Tensor | None  # (M, n_max) sample weights, 0 on padding; None: all 1
     has_zero_weight: bool  # some real row weighs nothing: whole batches may weigh nothing
     unit_weight: bool  # every real row weighs 1
     dropout: torch.Tensor | None  # (M, 1, 1) or None when no member drops out
@@ -252,7 +254,7 @@ class _EpochPlan(NamedTuple):
     penalties: "_Penalties"
     validation: tuple | None  # (x, y, weights) per member, or None without validation rows
     monitor: object  # the ``monitor`` callable of ``fit``, or None
-    in_order: torch.Tensor | None  # (M, 1) members that keep their rows' order, None: none
+    in_order: np.ndarray  # (M,) members that keep their rows' order (shuffle=False)
     columns: dict | None  # the column update's lr / hyper / decay tensors; None: grouped update
     static: "_StaticStep | None"  # the step on static buffers (CUDA graphs); None: eager steps
 
@@ -381,15 +383,16 @@ class StackedTrainer:
                        "hyper": {name: self._column(name) for name in optimizer.hyper_names},
                        "decay": (torch.ones_like(self.params) if optimizer.decoupled_weight_decay
                                  and penalties.l2 is not None else None)}
+        unit_weight = all(d.train_weight is None or np.all(d.train_weight == 1) for d in data)
         return _EpochPlan(
-            X=X, Y=Y, rows=rows, n_train=n_train, weights=weights.to(cfg.dtype),
+            X=X, Y=Y, rows=rows, n_train=n_train,
+            weights=None if unit_weight else weights.to(cfg.dtype),
             has_zero_weight=any(d.train_weight is not None and np.any(d.train_weight == 0)
                                 for d in data),
-            unit_weight=all(d.train_weight is None or np.all(d.train_weight == 1) for d in data),
+            unit_weight=unit_weight,
             dropout=dropout, noise=noise, grad=grad, step=step, penalties=penalties,
             validation=self._validation_set(X, Y, data), monitor=monitor,
-            in_order=None if all(c.shuffle for c in self.members) else torch.as_tensor(
-                [not c.shuffle for c in self.members], device=cfg.device)[:, None],
+            in_order=np.array([not c.shuffle for c in self.members]),
             columns=columns,
             static=None if mode == "eager" else _StaticStep(self, step, dropout, noise,
                                                             capture=mode == "graph"))
@@ -399,23 +402,14 @@ class StackedTrainer:
         cfg = self.config
         X, Y, n_train = plan.X, plan.Y, plan.n_train
         device, dtype, batch = cfg.device, cfg.dtype, cfg.batch_size
-        m, n_max = plan.rows.shape
+        m = len(n_train)
         epoch = torch.as_tensor(self.epochs_done, device=device)
-        # Each member's own permutation of its rows; padding sorts last.
-        keys = rng.random_bits(rng.member_keys(self.seeds, rng.PERMUTATION, epoch), n_max)
-        position = torch.arange(n_max, device=device)
-        n_train_t = torch.as_tensor(n_train, device=device)[:, None]
-        if plan.in_order is not None:  # shuffle=False: batches in the rows' own order
-            keys = torch.where(plan.in_order, position, keys)
-        keys = torch.where(position < n_train_t, keys, 2**32 + position)
-        order = torch.argsort(keys, dim=1, stable=True)
         n_steps = math.ceil(int(n_train[training].max()) / batch)
         width = n_steps * batch
-        order = torch.nn.functional.pad(order, (0, max(0, width - n_max)), value=0)[:, :width]
-        batch_rows = plan.rows.gather(1, order)
-        batch_weight = plan.weights.gather(1, order)
+        batch_rows, batch_weight = self._epoch_rows(plan, epoch, width)
+        n_train_t = torch.as_tensor(n_train, device=device)[:, None]
         real = (torch.arange(width, device=device) < n_train_t)
-        batch_weight = batch_weight * real
+        batch_weight.mul_(real)
         # Which members train in which step, known on the host: a member out of rows, or whose
         # batch weighs nothing (one read per epoch, only when some weights are zero), skips it.
         has_rows = n_train[:, None] > np.arange(n_steps)[None, :] * batch
@@ -467,6 +461,39 @@ class StackedTrainer:
                                   new_buffers)
             loss_sum.add_(batch_loss)
         return loss_sum.clone(), batch_weight.sum(1)
+
+    def _epoch_rows(self, plan, epoch, width):
+        """Each member's rows and their weights in this epoch's order, ``(M, width)`` each.
+
+        A member's order is its own permutation of its rows (padding sorts last), padded with
+        its first row's index to ``width``. Members are sorted a few at a time: the sort's keys
+        and temporaries are then a chunk's, not the stack's, the largest memory of an epoch.
+        """
+        device = self.config.device
+        m, n_max = plan.rows.shape
+        keys = rng.member_keys(self.seeds, rng.PERMUTATION, epoch)
+        position = torch.arange(n_max, device=device)
+        batch_rows = torch.empty(m, width, dtype=plan.rows.dtype, device=device)
+        batch_weight = torch.empty(m, width, dtype=self.config.dtype, device=device)
+        chunk = max(1, PERMUTATION_CHUNK // n_max)
+        for start in range(0, m, chunk):
+            part = slice(start, min(m, start + chunk))
+            draw = rng.random_bits(keys[part], n_max)
+            in_order = plan.in_order[part]
+            if in_order.any():  # shuffle=False: batches in the rows' own order
+                draw = torch.where(torch.as_tensor(in_order, device=device)[:, None], position,
+                                   draw)
+            n_train = torch.as_tensor(plan.n_train[part], device=device)[:, None]
+            draw = torch.where(position < n_train, draw, 2**32 + position)
+            order = torch.argsort(draw, dim=1, stable=True)
+            del draw
+            order = torch.nn.functional.pad(order, (0, max(0, width - n_max)), value=0)[:, :width]
+            torch.gather(plan.rows[part], 1, order, out=batch_rows[part])
+            if plan.weights is None:
+                batch_weight[part] = 1  # every row weighs 1; padding is masked by the caller
+            else:
+                torch.gather(plan.weights[part], 1, order, out=batch_weight[part])
+        return batch_rows, batch_weight
 
     def _validation_set(self, X, Y, data):
         if all(d.val_rows is None or len(d.val_rows) == 0 for d in data):

@@ -119,6 +119,12 @@ class Block:
                                       as_rows(self.Y, dtype, device))
             return self._tensors[key]
 
+    def release(self):
+        """Drop the device copies of :meth:`tensors`: no stack that is still to train needs
+        them (the next one to ask makes them again)."""
+        with self._lock:
+            self._tensors.clear()
+
     def __getstate__(self):  # what another process gets: the arrays, none of the copies
         return {"X": self.X, "Y": self.Y, "_filled": self._filled}
 

@@ -18,6 +18,7 @@ from .._engine import device as engine_device
 from .._sklearn_compat import Interval
 from . import packing
 from .jobs import build_job
+from .memory import return_free_memory
 from .registry import Registry, serving
 from .workers import Workers
 
@@ -69,6 +70,12 @@ class Session:
         planned, copies, candidate_keys = self._plan(candidate_params, splits, in_slices)
         stacks = self._pack(planned)
         jobs, trained = self._run(stacks)
+        # Every stack of this batch has trained: its data copies go before scikit-learn's pass
+        # splits the data again to score.
+        for block in {id(member.block): member.block for stack in stacks for member in stack
+                      }.values():
+            block.release()
+        return_free_memory()
         # Register here: the workers may be threads, other processes or other machines.
         for stack, (_, rows), (members, epochs) in zip(stacks, jobs, trained):
             self.epochs_trained += epochs
