@@ -20,6 +20,11 @@ candidates x folds.
 
     python benchmarks/bench_scale.py                 # the full run (a few minutes on 2 cores)
     python benchmarks/bench_scale.py --quick         # 100k rows only, for a smoke test
+    python benchmarks/bench_scale.py --device cuda --memory-only   # gpu_check.sh's memory stage
+
+``--memory-only`` runs ``fused`` and ``grid(ours, 1)`` at 1 epoch, 4 and 16 candidates; on a GPU
+each row adds the peak GPU memory the search allocated over what was allocated before it
+(``torch.cuda.max_memory_allocated``).
 """
 
 import argparse
@@ -59,10 +64,11 @@ def grid(n_candidates, prefix=""):
     return {f"{prefix}lr": list(np.geomspace(1e-4, 1e-1, n_candidates))}
 
 
-def run_child(contender, n_rows, n_candidates, epochs):
+def run_child(contender, n_rows, n_candidates, epochs, device="cpu"):
     """One contender's search in this process: a dict of its figures."""
     import gc
 
+    import torch
     from _common import load_average, peak_memory, reset_peak_memory
     from sklearn.model_selection import GridSearchCV, KFold
     from sklearn.neural_network import MLPClassifier as SklearnMLP
@@ -71,7 +77,8 @@ def run_child(contender, n_rows, n_candidates, epochs):
 
     X, y = make_data(n_rows)
     cv = KFold(FOLDS)
-    ours = MLPClassifier((64,), batch_size=512, max_epochs=epochs, patience=None, random_state=0)
+    ours = MLPClassifier((64,), batch_size=512, max_epochs=epochs, patience=None, random_state=0,
+                         device=device)
     if contender == "fused":
         search = FusedGridSearchCV(ours, grid(n_candidates), cv=cv)
     elif contender.startswith("grid(ours"):
@@ -83,21 +90,28 @@ def run_child(contender, n_rows, n_candidates, epochs):
     gc.collect()
     before = current_rss_mib()
     reset_peak_memory("cpu")
+    cuda = device.startswith("cuda")
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+        gpu_before = torch.cuda.memory_allocated()
     load_before = load_average()
     started = time.perf_counter()
     search.fit(X, y)
     wall = time.perf_counter() - started
     peak = peak_memory("cpu")["vm_hwm_mib"]
+    gpu_added = (torch.cuda.max_memory_allocated() - gpu_before) / 2**20 if cuda else None
     return {"contender": contender, "rows": n_rows, "candidates": n_candidates, "epochs": epochs,
             "wall_s": wall, "rss_before_mib": before, "added_peak_mib": peak - before,
             "data_mib": X.nbytes / 2**20, "load_before": load_before, "load_after": load_average(),
-            "best_score": float(search.best_score_)}
+            "best_score": float(search.best_score_), "device": device,
+            "added_gpu_peak_mib": gpu_added}
 
 
-def run(contender, n_rows, n_candidates, epochs):
+def run(contender, n_rows, n_candidates, epochs, device="cpu"):
     """:func:`run_child` in a fresh process."""
     out = subprocess.run(
-        [sys.executable, __file__, "--child", contender, str(n_rows), str(n_candidates), str(epochs)],
+        [sys.executable, __file__, "--child", contender, str(n_rows), str(n_candidates), str(epochs),
+         device],
         check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -108,16 +122,48 @@ def slope(points):
     return float(np.polyfit(x, y, 1)[0])
 
 
+def memory_stage(args):
+    """``--memory-only``: the added peak memory of ``fused`` and ``grid(ours, 1)``, host and GPU."""
+    from _common import format_table, machine_info, write_json
+
+    n = args.rows or 1_000_000
+    rows = [run(contender, n, candidates, 1, args.device)
+            for candidates in (4, 16) for contender in ("fused", "grid(ours, 1)")]
+    columns = [("contender", "contender", ""), ("device", "device", ""), ("rows", "rows", "d"),
+               ("candidates", "cand.", "d"), ("wall_s", "wall s", ".2f"),
+               ("added_peak_mib", "added RSS MiB", ".0f"),
+               ("added_gpu_peak_mib", "added GPU MiB", ".0f"), ("load_before", "load", ".2f")]
+    for row in rows:
+        if row["added_gpu_peak_mib"] is None:
+            row["added_gpu_peak_mib"] = float("nan")
+    print(format_table(rows, columns))
+    key = "added_gpu_peak_mib" if args.device.startswith("cuda") else "added_peak_mib"
+    ratios = {c: rows[2 * i][key] / rows[2 * i + 1][key] for i, c in enumerate((4, 16))}
+    for candidates, ratio in ratios.items():
+        print(f"fused / grid(ours, 1), {candidates} candidates, {key}: {ratio:.2f}x (target <= 1.3x)")
+    payload = {"machine": machine_info(args.device), "rows": rows,
+               "summary": {f"memory_ratio_{c}_candidates": r for c, r in ratios.items()}}
+    print(f"wrote {write_json('scale_memory', payload, args.out)}")
+
+
 def main():
     from _common import format_table, machine_info, write_json
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100k rows, 1 epoch only")
-    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--device", default="cpu", help="the estimators' device (cpu, cuda)")
+    parser.add_argument("--rows", type=int, default=None, help="rows of the large runs")
+    parser.add_argument("--memory-only", action="store_true",
+                        help="fused and grid(ours, 1) at 1 epoch, 4 and 16 candidates")
+    parser.add_argument("--out", default=None, help="JSON path (default: results/scale*.json)")
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        contender, n_rows, n_candidates, epochs = args.child
-        print(json.dumps(run_child(contender, int(n_rows), int(n_candidates), int(epochs))))
+        contender, n_rows, n_candidates, epochs, device = args.child
+        print(json.dumps(run_child(contender, int(n_rows), int(n_candidates), int(epochs), device)))
+        return
+    if args.memory_only:
+        memory_stage(args)
         return
 
     big = 100_000 if args.quick else 1_000_000

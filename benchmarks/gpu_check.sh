@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU proof in one offline command (issue 13): at most 8 minutes on an H100 / H200.
+# The GPU proof in one offline command (issue 13): at most 9 minutes on an H100 / H200.
 #
 #   bash benchmarks/gpu_check.sh            # on the GPU machine, from the repository root or anywhere
 #   bash benchmarks/gpu_check.sh --dry-run  # on the CPU, tiny sizes, same code path (CI runs this)
@@ -48,12 +48,13 @@ failed=0
 
 if [ $dry = 1 ]; then
     device=cpu
-    # seconds per stage: install, environment, tests, single fit, search, throughput, step compile
-    limits=(60 30 60 60 60 60 60)
+    # seconds per stage: install, environment, tests, single fit, search, throughput, step compile,
+    # memory
+    limits=(60 30 60 60 60 60 60 60)
     threads=(--threads 1)
 else
     device=cuda
-    limits=(30 20 170 50 85 75 50)  # 480 s in all
+    limits=(30 20 150 50 85 75 50 80)  # 540 s in all
     threads=()
 fi
 
@@ -184,12 +185,14 @@ if [ $dry = 1 ]; then
             --extrapolate-from 1 --skorch-fits 1 --floor-repeats 1 --skip sklearn)
     throughput=(--n-samples 512 --n-features 64 --members 1 4 --epochs 2 --budget-s 20)
     step_compile=(--dry-run)
+    memory=(--rows 20000)
 else
     single=(--repeats 2 --warmup 1)
     # (no GridSearchCV(ours, n_jobs=-1): a loky worker per core, each starting its own CUDA context)
     search=(--workload B --extrapolate-from 2 --skorch-fits 3 --skip ours-1)
     throughput=(--members 1 256 1024 4096 --epochs 2 --budget-s 60)
     step_compile=(--members 16 80 --compile-members 80 --repeats 3)
+    memory=(--rows 1000000)
 fi
 stage single_fit "${limits[3]}" "$out/benchmarks.log" "$py" "$here/bench_single_fit.py" \
     --device "$device" "${threads[@]}" "${single[@]}" --out "$out/single_fit.json"
@@ -199,6 +202,9 @@ stage throughput "${limits[5]}" "$out/benchmarks.log" "$py" "$here/bench_through
     --device "$device" "${threads[@]}" "${throughput[@]}" --out "$out/throughput.json"
 stage step_compile "${limits[6]}" "$out/benchmarks.log" "$py" "$here/bench_step_compile.py" \
     --device "$device" "${threads[@]}" "${step_compile[@]}" --out none
+# The fused search's added peak memory against one fit at a time (GPU memory on a card).
+stage memory "${limits[7]}" "$out/benchmarks.log" "$py" "$here/bench_scale.py" \
+    --device "$device" --memory-only "${memory[@]}" --out "$out/scale_memory.json"
 
 # summary ------------------------------------------------------------------------------------
 (cd "$here" && "$py" gpu_check_summary.py "$out") || failed=1

@@ -81,6 +81,17 @@ def throughput_section(data):
     return out
 
 
+def memory_section(data):
+    out = ["### Memory: fused search against GridSearchCV(ours, n_jobs=1), 1 epoch (bench_scale.py)\n"]
+    out.append(format_markdown_table(data["rows"], [
+        ("contender", "contender", ""), ("device", "device", ""), ("rows", "rows", "d"),
+        ("candidates", "cand.", "d"), ("wall_s", "wall s", ".2f"),
+        ("added_peak_mib", "added RSS MiB", ".0f"), ("added_gpu_peak_mib", "added GPU MiB", ".0f"),
+        ("load_before", "load0", ".2f")]))
+    out += ["", ", ".join(f"{name}: {value:.2f}x" for name, value in data["summary"].items()), ""]
+    return out
+
+
 def main(folder):
     folder = Path(folder)
     lines = ["# gpu_check", ""]
@@ -93,7 +104,8 @@ def main(folder):
         ("limit", "limit s", "")]), ""]
     lines += ["## Results", ""]
     for name, section in (("single_fit.json", single_fit_section), ("search.json", search_section),
-                          ("throughput.json", throughput_section)):
+                          ("throughput.json", throughput_section),
+                          ("scale_memory.json", memory_section)):
         data = load(folder, name)
         if data is None:
             lines += [f"({name}: none written)", ""]

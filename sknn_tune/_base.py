@@ -343,8 +343,9 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         epochs_before = 0
         if continuing:
             # A copy: a fit that diverges leaves the previous model as it was.
-            trainer = self.model_.select([0]).to(plan.config.device, plan.config.dtype)
-            trainer.members = [replace(plan.member, seed=int(trainer.seeds[0]))]
+            trainer = self.model_.continued_as(
+                replace(plan.member, seed=int(self.model_.seeds[0])), plan.config.device,
+                plan.config.dtype)
             # Changed hyperparameters take effect now, as in scikit-learn: the member's own
             # above, the optimizer and batch size here.
             trainer.reconfigure(plan.config)

@@ -10,6 +10,8 @@ from sklearn.utils.validation import column_or_1d
 from ._base import SHARED_ATTRIBUTES_DOC, SHARED_PARAMETERS_DOC, _BaseMLP
 from ._sklearn_compat import StrOptions, _check_partial_fit_first_call, _fit_context
 
+__all__ = ["MLPClassifier"]
+
 # loss -> the engine's loss of a softmax over classes_, and of a sigmoid per label (multilabel y)
 _LOSSES = {"log_loss": ("softmax_log_loss", "sigmoid_log_loss"),
            "squared_error": ("softmax_squared_error", "sigmoid_squared_error")}

@@ -14,7 +14,6 @@ differs from the others only by its seed: a seed ensemble ("deep ensemble"), who
 regressor reports with ``predict(X, return_std=True)``.
 """
 
-import inspect
 import re
 import textwrap
 import warnings
@@ -26,6 +25,7 @@ from sklearn.ensemble import BaggingClassifier, BaggingRegressor
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validate_data
 
+from ._docstrings import docstring_section
 from ._fused import MAX_MEMBERS_CONSTRAINT, BaggingPlanner, Session, split_estimator
 from ._sklearn_compat import (
     MAX_INT,
@@ -153,12 +153,11 @@ class _FusedBaggingMixin:
 def _sklearn_section(base, name, default):
     """Section ``name`` of scikit-learn's docstring of ``base``, indented to inline, with our
     network as the default member (its docstring says a decision tree)."""
-    doc = inspect.cleandoc(base.__doc__ or "")
-    match = re.search(rf"^{name}\n-+\n(.*?)\n\s*\n[A-Z][\w ]*\n-+\n", doc, re.S | re.M)
-    if match is None:
+    section = docstring_section(base, name)
+    if section is None:
         return f"    See :class:`sklearn.ensemble.{base.__name__}`.\n"
     text = re.sub(r":class:`~sklearn\.tree\.DecisionTree(Classifier|Regressor)`",
-                  f":class:`~sknn_tune.{default}`", match.group(1).rstrip())
+                  f":class:`~sknn_tune.{default}`", section)
     text = text.replace("{", "{{").replace("}", "}}")  # the section goes through str.format
     return textwrap.indent(text, "    ") + "\n"
 

@@ -1,5 +1,7 @@
 """Exceptions raised by sknn_tune."""
 
+__all__ = ["DivergenceError"]
+
 
 class DivergenceError(FloatingPointError):
     """Training diverged: the loss became NaN or infinite.

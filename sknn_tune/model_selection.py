@@ -17,8 +17,6 @@ Anything else (another estimator, a fit parameter other than ``sample_weight``, 
 enabled, ``exploit_incremental_learning``) goes to scikit-learn's function as it is.
 """
 
-import inspect
-import re
 import textwrap
 import types
 import warnings
@@ -33,6 +31,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import indexable
 
+from ._docstrings import docstring_section
 from ._fused import CVPlanner, Session
 from ._sklearn_compat import _translate_train_sizes
 
@@ -213,11 +212,10 @@ def learning_curve(estimator, X, y, *, groups=None, train_sizes=np.linspace(0.1,
 
 def _section(function, name):
     """The body of section ``name`` of scikit-learn's docstring of ``function``."""
-    doc = inspect.cleandoc(function.__doc__ or "")
-    match = re.search(rf"^{name}\n-+\n(.*?)(?:\n\s*\n[A-Z][\w ]*\n-+\n|\Z)", doc, re.S | re.M)
-    if match is None:
+    section = docstring_section(function, name)
+    if section is None:
         return f"See :func:`sklearn.model_selection.{function.__name__}`."
-    return match.group(1).rstrip()
+    return section
 
 
 def _doc(function, summary, fused, example):

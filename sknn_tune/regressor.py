@@ -6,6 +6,8 @@ from sklearn.base import RegressorMixin
 from ._base import SHARED_ATTRIBUTES_DOC, SHARED_PARAMETERS_DOC, _BaseMLP
 from ._sklearn_compat import StrOptions, _fit_context
 
+__all__ = ["MLPRegressor"]
+
 _LOSSES = {"squared_error": "squared_error", "absolute_error": "absolute_error",
            "huber": "huber"}
 

@@ -747,6 +747,14 @@ class StackedTrainer:
             MemberProgress.concat([t.progress for t in trainers]),
             _stacked_logs(trainers), any(t.interrupted for t in trainers))
 
+    def continued_as(self, member, device, dtype=None):
+        """A copy of this single-member trainer on ``device`` (its network in ``dtype`` when
+        given) that goes on training as ``member``: the trained state, ``member``'s
+        hyperparameters from now on. The copy shares nothing with this trainer."""
+        trainer = self.select([0]).to(device, dtype)
+        trainer.members = [member]
+        return trainer
+
     def to(self, device, dtype=None):
         """Move every tensor to ``device``, and the network to ``dtype`` when given (a model
         unpickled without its GPU; a loaded or unpickled model that continues training where its

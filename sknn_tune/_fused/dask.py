@@ -13,6 +13,8 @@ import sys
 import uuid
 import warnings
 
+__all__ = ["dask_client", "train_on_dask"]
+
 
 def dask_client(backend):
     """The client of joblib's dask backend ``backend``; None for any other backend."""

@@ -167,9 +167,8 @@ def _fit_members(job, config, X, Y, indices):
         if fresh:
             starts.append(StackedTrainer(config, fresh))
             fresh = []
-        start = job.starts[i].select([0]).to(config.device)  # a copy: the search keeps its own
-        start.members = [job.members[i]]
-        starts.append(start)
+        # A copy: the search keeps its own.
+        starts.append(job.starts[i].continued_as(job.members[i], config.device))
     if fresh:
         starts.append(StackedTrainer(config, fresh))
     trainer = StackedTrainer.stack(starts)

@@ -1,8 +1,6 @@
 """The fused search classes: scikit-learn's searches, with every batch of fits trained at once."""
 
 import contextlib
-import inspect
-import re
 import textwrap
 import warnings
 
@@ -17,6 +15,7 @@ from sklearn.model_selection import (
 )
 from sklearn.utils.validation import indexable
 
+from .._docstrings import docstring_section
 from .._fused import MAX_MEMBERS_CONSTRAINT, CVPlanner, Session, same_splits
 from .._sklearn_compat import _check_method_params
 
@@ -206,11 +205,10 @@ _ATTRIBUTE_DOC = """
 
 def _sklearn_section(base, name):
     """The body of section ``name`` of scikit-learn's docstring of ``base``, indented to inline."""
-    doc = inspect.cleandoc(base.__doc__ or "")
-    match = re.search(rf"^{name}\n-+\n(.*?)\n\s*\n[A-Z][\w ]*\n-+\n", doc, re.S | re.M)
-    if match is None:
+    section = docstring_section(base, name)
+    if section is None:
         return f"    See :class:`sklearn.model_selection.{base.__name__}`.\n"
-    return textwrap.indent(match.group(1).rstrip(), "    ") + "\n"
+    return textwrap.indent(section, "    ") + "\n"
 
 
 def _fused_doc(base, example):
