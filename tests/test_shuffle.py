@@ -37,3 +37,24 @@ def test_fused_members_with_and_without_shuffle_equal_sequential():
     for key in ("mean_test_score", "split0_test_score", "split2_test_score"):
         np.testing.assert_array_equal(fused.cv_results_[key], ref.cv_results_[key])
     assert len(set(fused.cv_results_["mean_test_score"])) == 4
+
+
+def test_epoch_order_does_not_depend_on_how_many_members_are_sorted_at_once(monkeypatch):
+    # The epoch's order is drawn a chunk of members at a time (bounding the sort's memory); one
+    # member per chunk and the whole stack in one must train the same bits, shuffled or not,
+    # with sample weights or without.
+    from sknn_tune._engine import trainer
+
+    X, y = make_regression(120, 5, noise=1.0, random_state=0)
+    weight = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
+    grid = {"lr": [1e-3, 3e-3, 1e-2], "shuffle": [True, False]}
+
+    def searched(chunk):
+        monkeypatch.setattr(trainer, "PERMUTATION_CHUNK", chunk)
+        search = FusedGridSearchCV(MLPRegressor((8,), batch_size=16, max_epochs=3, patience=None,
+                                                random_state=0), grid, cv=3)
+        return search.fit(X, y, sample_weight=weight).cv_results_["mean_test_score"]
+
+    one_at_a_time = searched(1)
+    assert np.array_equal(one_at_a_time, searched(2**20))
+    assert len(np.unique(one_at_a_time)) > 1
