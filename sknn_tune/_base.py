@@ -36,7 +36,7 @@ from ._engine import (
 )
 from ._engine.device import compute_dtype, continuing_placement, resolve_device, usable_device
 from ._engine.network import split_flat
-from ._engine.rows import as_rows
+from ._engine.sparse_rows import as_rows
 from ._fit_protocol import FitInputs, FitPlan, provided_trainer
 from ._sklearn_compat import Interval, StrOptions, _check_sample_weight, _fit_context
 from ._summary import model_summary
@@ -358,8 +358,8 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
             if trained is not None:
                 return self.adopt(plan, trained)
             trainer = StackedTrainer(plan.config, [plan.member])
-        X_t = _as_tensor(plan.X, plan.config.dtype, plan.config.device)
-        Y_t = _as_tensor(plan.Y, plan.config.dtype, plan.config.device)
+        X_t = as_rows(plan.X, plan.config.dtype, plan.config.device)
+        Y_t = as_rows(plan.Y, plan.config.dtype, plan.config.device)
         n_epochs = 1 if incremental else (self.max_epochs if continuing else None)
         monitor = plan.monitor
         with tqdm(total=n_epochs or self.max_epochs, disable=not self.verbose, unit="epoch",
@@ -671,7 +671,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         device = usable_device(model.config.device)
         if model.params.device != device:
             model = model.to(device)  # unpickled from a GPU machine; lives on CPU now
-        return model.predict(_as_tensor(X, model.config.dtype, device))[0].cpu().numpy()
+        return model.predict(as_rows(X, model.config.dtype, device))[0].cpu().numpy()
 
     def to_torch(self, dtype=None):
         """The trained network as a :class:`torch.nn.Sequential` of ordinary layers.
@@ -807,9 +807,6 @@ def _for_people(value):
 def _is_fitted_attribute(name):
     """What :func:`~sklearn.utils.validation.check_is_fitted` takes for fitted state."""
     return name.endswith("_") and not name.startswith("__")
-
-
-_as_tensor = as_rows  # a dense tensor, or sparse rows densified a batch at a time
 
 
 class _LiveMember:

@@ -23,7 +23,7 @@ from sklearn.datasets import make_classification
 
 from sknn_tune import MLPClassifier, MLPRegressor
 from sknn_tune._engine import MemberData, StackedTrainer
-from sknn_tune._engine.rows import as_rows
+from sknn_tune._engine.sparse_rows import as_rows
 from sknn_tune._fit_protocol import providing
 from sknn_tune._fused import registry as registry_module
 from sknn_tune._fused.registry import Registry, fit_key, serving

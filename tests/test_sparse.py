@@ -16,8 +16,8 @@ from sklearn.preprocessing import OneHotEncoder
 from test_search import assert_same_search
 
 from sknn_tune import FusedGridSearchCV, MLPClassifier, MLPRegressor
-from sknn_tune._engine import rows as rows_module
-from sknn_tune._engine.rows import SparseRows
+from sknn_tune._engine import sparse_rows as rows_module
+from sknn_tune._engine.sparse_rows import SparseRows
 
 X_DIGITS, Y_DIGITS = load_digits(return_X_y=True)
 X_DIGITS, Y_DIGITS = X_DIGITS[:400], Y_DIGITS[:400]  # about half zeros

@@ -16,7 +16,7 @@ from . import rng
 from .activations import ACTIVATIONS
 from .initializers import AUTO_INIT, BIAS_INITIALIZERS, INITIALIZERS
 from .losses import LOSSES
-from .rows import SparseBatch, first_layer
+from .sparse_rows import SparseBatch, first_layer
 
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.1

@@ -27,9 +27,9 @@ from .network import (
     initial_parameters,
 )
 from .optimizers import OPTIMIZERS
-from .rows import dense as dense_rows
-from .rows import gather_rows
 from .schedules import SCHEDULES, ScheduleInputs
+from .sparse_rows import dense as dense_rows
+from .sparse_rows import gather_rows
 
 PREDICT_CHUNK_ROWS = 65536
 EPOCH_GATHER_BYTES = 256 * 2**20

@@ -15,7 +15,7 @@ import torch
 from .._engine import MemberConfig, MemberData, StackConfig, StackedTrainer
 from .._engine import device as engine_device
 from .._engine.device import compute_dtype, resolve_device
-from .._engine.rows import stack_rows
+from .._engine.sparse_rows import stack_rows
 
 __all__ = ["StackJob", "build_job", "train_stack"]
 

@@ -25,7 +25,7 @@ from sklearn.pipeline import Pipeline
 
 from .._base import _BaseMLP
 from .._engine import SCHEDULES
-from .._engine.rows import as_rows
+from .._engine.sparse_rows import as_rows
 from .._sklearn_compat import _check_method_params, _safe_split
 from .registry import array_digest, data_digest_of, fit_key, input_fingerprint, resume_key
 
