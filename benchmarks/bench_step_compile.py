@@ -209,7 +209,7 @@ def _graph_epochs(m, args, device, X, Y):
                                                                device)
         finally:
             trainer_module._step_mode = original
-    out["graph_failure"] = trainer_module._graph_failure
+    out["graph_failure"] = trainer_module.CUDA_GRAPHS.failure
     return out
 
 

@@ -1123,7 +1123,7 @@ def test_failed_graph_capture_warns_once_and_trains_eagerly(failing, monkeypatch
     members, data = _fusion_members(), _fusion_data(len(X))
     monkeypatch.setattr(trainer_module, "_step_mode", lambda device: "static")
     static = StackedTrainer(config, members).fit(X, Y, data)
-    monkeypatch.setattr(trainer_module, "_graph_failure", None)
+    monkeypatch.setattr(trainer_module.CUDA_GRAPHS, "failure", None)
     monkeypatch.setattr(trainer_module, "_step_mode", lambda device: "graph")
     if failing == "capture":
         def capture(device, body):
@@ -1136,7 +1136,7 @@ def test_failed_graph_capture_warns_once_and_trains_eagerly(failing, monkeypatch
         graphed = StackedTrainer(config, members).fit(X, Y, data)
         StackedTrainer(config, members).fit(X, Y, data)
     assert len([w for w in caught if "CUDA graph" in str(w.message)]) == 1
-    assert trainer_module._graph_failure is not None
+    assert trainer_module.CUDA_GRAPHS.failure is not None
     for i in range(len(members)):
         _assert_same_member(graphed, i, static, i, atol=0)
 
@@ -1176,7 +1176,7 @@ def test_graph_step_warms_up_captures_once_and_replays(optimizer, monkeypatch):
 
 
 def test_cuda_graph_switch(monkeypatch):
-    monkeypatch.setattr(trainer_module, "_graph_failure", None)
+    monkeypatch.setattr(trainer_module.CUDA_GRAPHS, "failure", None)
     monkeypatch.delenv(trainer_module.CUDA_GRAPHS_VARIABLE, raising=False)
     cuda = torch.device("cuda")
     assert trainer_module._step_mode(cuda) == "graph"
@@ -1184,7 +1184,7 @@ def test_cuda_graph_switch(monkeypatch):
     monkeypatch.setenv(trainer_module.CUDA_GRAPHS_VARIABLE, "0")
     assert trainer_module._step_mode(cuda) == "eager"
     monkeypatch.setenv(trainer_module.CUDA_GRAPHS_VARIABLE, "1")
-    monkeypatch.setattr(trainer_module, "_graph_failure", "RuntimeError: earlier")
+    monkeypatch.setattr(trainer_module.CUDA_GRAPHS, "failure", "RuntimeError: earlier")
     assert trainer_module._step_mode(cuda) == "eager"
     # A GPU always takes the column update; the CPU what was measured faster.
     assert trainer_module._column_update(cuda)
@@ -1214,3 +1214,17 @@ def test_bias_before_a_batch_norm_stays_put_and_float32_trainings_agree(optimize
             torch.testing.assert_close(views["bias", layer], initial["bias", layer], rtol=0, atol=0)
         assert not torch.equal(views["bias", 2], initial["bias", 2])  # the output layer's trains
     torch.testing.assert_close(trained[False].params, trained[True].params, rtol=0, atol=1e-4)
+
+
+def test_every_per_member_field_is_a_trainer_attribute():
+    # The trainer's properties read and write its containers' fields in place; a field added to
+    # a container without its property would be reachable only through the container.
+    from dataclasses import fields
+
+    from sknn_tune._engine.trainer import MemberProgress, MemberTensors
+
+    for part, structure in (("tensors", MemberTensors), ("progress", MemberProgress)):
+        for field in fields(structure):
+            prop = vars(StackedTrainer).get(field.name)
+            assert isinstance(prop, property), field.name
+            assert prop.__doc__ == f"``{part}.{field.name}``, read and written in place."

@@ -276,6 +276,30 @@ class StackedTrainer:
     ``trained`` and the :data:`HISTORY_COLUMNS`.
     """
 
+    # Every per-member field is also an attribute of the trainer: ``trainer.params`` is
+    # ``trainer.tensors.params``, ``trainer.epochs_done`` is ``trainer.progress.epochs_done``
+    # (test_engine checks that these name every field).
+    seeds = _delegate("tensors", "seeds")
+    params = _delegate("tensors", "params")
+    buffers = _delegate("tensors", "buffers")
+    best_params = _delegate("tensors", "best_params")
+    best_buffers = _delegate("tensors", "best_buffers")
+    steps = _delegate("tensors", "steps")
+    state = _delegate("tensors", "state")
+    epochs_done = _delegate("progress", "epochs_done")
+    stopped = _delegate("progress", "stopped")
+    diverged = _delegate("progress", "diverged")
+    first_loss = _delegate("progress", "first_loss")
+    best_value = _delegate("progress", "best_value")
+    best_epoch = _delegate("progress", "best_epoch")
+    wait = _delegate("progress", "wait")
+    plateau_factor = _delegate("progress", "plateau_factor")
+    plateau_best = _delegate("progress", "plateau_best")
+    plateau_wait = _delegate("progress", "plateau_wait")
+    loss_best = _delegate("progress", "loss_best")
+    loss_wait = _delegate("progress", "loss_wait")
+    schedule_start = _delegate("progress", "schedule_start")
+
     def __init__(self, config: StackConfig, members: list[MemberConfig]):
         members = list(members)
         m = len(members)
@@ -789,12 +813,6 @@ class StackedTrainer:
                      state["interrupted"])
 
 
-# Every per-member field is also an attribute of the trainer: ``trainer.params`` is
-# ``trainer.tensors.params``, ``trainer.epochs_done`` is ``trainer.progress.epochs_done``.
-for _part, _structure in (("tensors", MemberTensors), ("progress", MemberProgress)):
-    for _field in fields(_structure):
-        setattr(StackedTrainer, _field.name, _delegate(_part, _field.name))
-del _part, _structure, _field
 
 
 def _stacked_logs(trainers):
@@ -844,14 +862,30 @@ def _column_update(device):
     return device.type != "cpu" or CPU_COLUMN_UPDATE
 
 
-_graph_failure = None  # why a CUDA graph capture failed in this process, once one has
+class _CudaGraphs:
+    """Whether the training step may be captured as a CUDA graph in this process: once a capture
+    has failed (``failure``, its reason), every later fit runs its steps eagerly."""
+
+    def __init__(self):
+        self.failure = None
+
+    def give_up(self, reason):
+        """Record a failed capture; warn about the first one."""
+        if self.failure is None:
+            warnings.warn(f"CUDA graph capture of the training step failed ({reason}); training "
+                          f"runs eagerly (set {CUDA_GRAPHS_VARIABLE}=0 to skip the attempt).",
+                          UserWarning, stacklevel=3)
+        self.failure = reason
+
+
+CUDA_GRAPHS = _CudaGraphs()
 
 
 def _step_mode(device):
     """``'graph'`` (CUDA): the step on static buffers, captured in a CUDA graph; else
     ``'eager'``. (``'static'``, the static-buffer step run eagerly, is what tests and benchmarks
     select to check on the CPU what the graph replays.)"""
-    if device.type != "cuda" or _graph_failure is not None:
+    if device.type != "cuda" or CUDA_GRAPHS.failure is not None:
         return "eager"
     return "eager" if os.environ.get(CUDA_GRAPHS_VARIABLE, "1").strip() == "0" else "graph"
 
@@ -1043,14 +1077,8 @@ class _StaticStep:
             return None
 
     def _give_up(self, exc):
-        global _graph_failure
         self.capture = False
-        reason = f"{type(exc).__name__}: {exc}"
-        if _graph_failure is None:
-            warnings.warn(f"CUDA graph capture of the training step failed ({reason}); training "
-                          f"runs eagerly (set {CUDA_GRAPHS_VARIABLE}=0 to skip the attempt).",
-                          UserWarning, stacklevel=2)
-        _graph_failure = reason
+        CUDA_GRAPHS.give_up(f"{type(exc).__name__}: {exc}")
 
 
 def _idle_entry(template, m):
