@@ -1221,7 +1221,7 @@ def test_every_per_member_field_is_a_trainer_attribute():
     # a container without its property would be reachable only through the container.
     from dataclasses import fields
 
-    from sknn_tune._engine.trainer import MemberProgress, MemberTensors
+    from sknn_tune._engine.state import MemberProgress, MemberTensors
 
     for part, structure in (("tensors", MemberTensors), ("progress", MemberProgress)):
         for field in fields(structure):
