@@ -118,7 +118,6 @@ class _EpochPlan(NamedTuple):
     n_train: np.ndarray  # (M,) real training rows per member
     weights: torch.Tensor | None  # (M, n_max) sample weights, 0 on padding; None: all 1
     has_zero_weight: bool  # some real row weighs nothing: whole batches may weigh nothing
-    unit_weight: bool  # every real row weighs 1
     dropout: torch.Tensor | None  # (M, 1, 1) or None when no member drops out
     noise: torch.Tensor | None  # (M, 1, 1) input noise std or None
     grad: torch.Tensor  # (M, P) the gradient the step writes
@@ -257,9 +256,12 @@ class StackedTrainer:
         cfg = self.config
         device = cfg.device
         rows, n_train = _padded([d.train_rows for d in data], 0, np.int64, device)
-        weights, _ = _padded(
-            [np.ones(len(d.train_rows)) if d.train_weight is None else d.train_weight
-             for d in data], 0.0, np.float64, device)
+        weights = None  # every real row weighs 1
+        if not all(d.train_weight is None or np.all(d.train_weight == 1) for d in data):
+            weights, _ = _padded(
+                [np.ones(len(d.train_rows)) if d.train_weight is None else d.train_weight
+                 for d in data], 0.0, np.float64, device)
+            weights = weights.to(cfg.dtype)
         hyper = {name: self._column(name) for name in _HYPER_COLUMNS}
         used = {name: bool(np.any(self._host(name) > 0)) for name in _HYPER_COLUMNS}
         decay_mask = cfg.architecture.decay_mask(cfg.dtype, device)
@@ -279,13 +281,10 @@ class StackedTrainer:
                        "hyper": {name: self._column(name) for name in optimizer.hyper_names},
                        "decay": (torch.ones_like(self.params) if optimizer.decoupled_weight_decay
                                  and penalties.l2 is not None else None)}
-        unit_weight = all(d.train_weight is None or np.all(d.train_weight == 1) for d in data)
         return _EpochPlan(
-            X=X, Y=Y, rows=rows, n_train=n_train,
-            weights=None if unit_weight else weights.to(cfg.dtype),
+            X=X, Y=Y, rows=rows, n_train=n_train, weights=weights,
             has_zero_weight=any(d.train_weight is not None and np.any(d.train_weight == 0)
                                 for d in data),
-            unit_weight=unit_weight,
             dropout=dropout, noise=noise, grad=grad, step=step, penalties=penalties,
             validation=self._validation_set(X, Y, data), monitor=monitor,
             in_order=np.array([not c.shuffle for c in self.members]),
@@ -350,7 +349,7 @@ class StackedTrainer:
             step_keys = rng.member_keys(step_keys_base, s) if plan.dropout is not None else None
             _, batch_loss, new_buffers = plan.step(
                 self.buffers, x, y,
-                None if plan.unit_weight and every_row_real else batch_weight[:, cols, None],
+                None if plan.weights is None and every_row_real else batch_weight[:, cols, None],
                 valid, plan.dropout, step_keys)
             self.buffers = update(active_steps[:, s],
                                   None if active_steps_t is None else active_steps_t[:, s, None],
@@ -683,8 +682,6 @@ class StackedTrainer:
         self._assign(state["config"], list(state["members"]), MemberTensors.from_dict(state),
                      progress, _with_divergence_column(state["log"], progress.diverged),
                      state["interrupted"])
-
-
 
 
 def _stacked_logs(trainers):
