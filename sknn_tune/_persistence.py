@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import _is_fitted_attribute
 from ._engine import StackedTrainer
-from ._engine.device import compute_dtype, resolve_device
+from ._engine.device import resolve_device
 from ._plain import NotPlainDataError, from_plain, to_plain
 from ._version import __version__
 from .classifier import MLPClassifier
@@ -123,9 +123,9 @@ def load(path, device="cpu"):
         Where the model goes: 'cpu' loads a model trained on a GPU on a machine without one;
         'cuda', 'cuda:N' or 'auto' (CUDA when available) put it on a GPU. The estimator's
         ``device`` parameter is kept as saved; it decides where a fresh ``fit`` trains, and
-        where ``partial_fit`` or ``warm_start`` continue (the model moves there). On a GPU the
-        model computes in float32, as a fit there would, unless the estimator's ``dtype`` is
-        'float64'; on the CPU it keeps the dtype it was saved in.
+        where ``partial_fit`` or ``warm_start`` continue (the model moves there). On any device
+        the model keeps the dtype it was saved in, unless the estimator's ``dtype`` names
+        another.
 
     Returns
     -------
@@ -187,8 +187,8 @@ def load(path, device="cpu"):
     vars(estimator).update(from_plain(content["attributes"]))
     trainer = object.__new__(StackedTrainer)
     trainer.__setstate__(from_plain(content["model"]))
-    # On another device the model takes the dtype a fit there would: float32 on a GPU unless
-    # the estimator asks for dtype='float64'.
-    saved_dtype = str(trainer.config.dtype).removeprefix("torch.")
-    estimator.model_ = trainer.to(device, compute_dtype(device, saved_dtype, estimator.dtype))
+    # The model keeps the dtype it was saved in (nothing trained is rounded away) unless the
+    # estimator asks for another.
+    dtype = trainer.config.dtype if estimator.dtype is None else getattr(torch, estimator.dtype)
+    estimator.model_ = trainer.to(device, dtype)
     return estimator

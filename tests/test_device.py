@@ -77,14 +77,14 @@ def test_continuing_goes_where_device_resolves_now(monkeypatch):
     from sknn_tune._engine import device as engine_device
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    # CUDA usable (faked), 'auto' not pinned: a CPU model moves to the GPU, in float32 ...
+    # CUDA usable (faked), 'auto' not pinned: a CPU model moves to the GPU in its dtype ...
     monkeypatch.delenv(AUTO_DEVICE_VARIABLE, raising=False)
     monkeypatch.setattr(engine_device.torch.cuda, "is_available", lambda: True)
     assert engine_device.continuing_placement("auto", None, cpu, torch.float64) == (
-        cuda, torch.float32)
-    # ... unless the estimator asks for float64; on its own device it keeps its dtype.
-    assert engine_device.continuing_placement("auto", "float64", cpu, torch.float64) == (
         cuda, torch.float64)
+    # ... or in the one the estimator asks for; on its own device it keeps its dtype.
+    assert engine_device.continuing_placement("auto", "float32", cpu, torch.float64) == (
+        cuda, torch.float32)
     assert engine_device.continuing_placement("cpu", None, cpu, torch.float64) == (
         cpu, torch.float64)
     # SKNN_TUNE_DEVICE is what 'auto' means when set.
@@ -105,7 +105,7 @@ def test_continued_training_moves_the_model(how, monkeypatch):
 
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(40, 3)), rng.normal(size=40)
-    reg = MLPRegressor((4,), max_epochs=2, random_state=0, device="cpu").fit(X, y)
+    reg = MLPRegressor((4,), max_epochs=2, random_state=0, device="cpu", dtype="float64").fit(X, y)
     assert reg.model_.config.dtype == torch.float64
     asked = []
 
@@ -118,16 +118,18 @@ def test_continued_training_moves_the_model(how, monkeypatch):
         reg.set_params(warm_start=True).fit(X, y)
     else:
         reg.partial_fit(X, y)
-    assert asked == [("cpu", None, torch.device("cpu"), torch.float64)]
+    assert asked == [("cpu", "float64", torch.device("cpu"), torch.float64)]
     assert reg.model_.config.dtype == torch.float32
     assert reg.model_.params.dtype == torch.float32
-    assert reg.predict(X).dtype == np.float32
+    assert reg.predict(X).dtype == np.float64  # the input's, as scikit-learn's outputs
 
 
-@pytest.mark.parametrize("dtype, expected", [(None, torch.float32), ("float64", torch.float64)])
-def test_load_on_a_gpu_takes_its_compute_dtype(dtype, expected, monkeypatch):
-    # load(device='cuda') of a float64 model: float32 on the GPU unless dtype='float64'. The
-    # 'meta' device stands in for the GPU (any non-CPU device computes in float32).
+@pytest.mark.parametrize("dtype, expected", [(None, torch.float64), ("float64", torch.float64),
+                                             ("float32", torch.float32)])
+def test_load_on_a_gpu_keeps_the_saved_dtype(dtype, expected, monkeypatch):
+    # load(device='cuda') of a float64 model keeps float64 (nothing trained is rounded away:
+    # dtype=None is how a file from before float32 became the default reads) unless the
+    # estimator's dtype names another. The 'meta' device stands in for the GPU.
     import io
 
     import numpy as np
@@ -136,13 +138,14 @@ def test_load_on_a_gpu_takes_its_compute_dtype(dtype, expected, monkeypatch):
 
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(40, 3)), rng.normal(size=40)
-    reg = MLPRegressor((4,), max_epochs=2, random_state=0, device="cpu", dtype=dtype).fit(X, y)
+    reg = MLPRegressor((4,), max_epochs=2, random_state=0, device="cpu", dtype="float64").fit(X, y)
+    reg.dtype = dtype  # the estimator's dtype as saved
     assert reg.model_.config.dtype == torch.float64
     file = io.BytesIO()
     save(reg, file)
     file.seek(0)
     on_cpu = load(file)
-    assert on_cpu.model_.config.dtype == torch.float64  # the CPU keeps the saved dtype
+    assert on_cpu.model_.config.dtype == expected
     file.seek(0)
     monkeypatch.setattr(_persistence, "resolve_device", lambda device: torch.device("meta"))
     loaded = load(file, device="cuda")

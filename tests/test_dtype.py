@@ -18,7 +18,7 @@ def clf(**params):
 
 
 @pytest.mark.parametrize("dtype, input_dtype, expected", [
-    (None, np.float64, torch.float64), (None, np.float32, torch.float32),
+    (None, np.float64, torch.float32), (None, np.float32, torch.float32),
     ("float32", np.float64, torch.float32), ("float64", np.float32, torch.float64)])
 def test_dtype_chooses_the_network_type(dtype, input_dtype, expected):
     est = clf(dtype=dtype).fit(X.astype(input_dtype), Y)

@@ -65,15 +65,16 @@ def reg_data():
     return train_test_split(X, y / y.std(), test_size=0.25, random_state=0)
 
 
+# float64: these tests compare with float64 references (torch, scikit-learn) to ~1e-12.
 def clf(**params):
     defaults = dict(hidden_layer_sizes=(16,), lr=1e-2, batch_size=32, max_epochs=20,
-                    random_state=0)
+                    random_state=0, dtype="float64")
     return MLPClassifier(**{**defaults, **params})
 
 
 def reg(**params):
     defaults = dict(hidden_layer_sizes=(16,), lr=1e-2, batch_size=32, max_epochs=20,
-                    random_state=0)
+                    random_state=0, dtype="float64")
     return MLPRegressor(**{**defaults, **params})
 
 
@@ -369,7 +370,7 @@ def noisy():
 def overfitting(**params):
     defaults = dict(hidden_layer_sizes=(64,), lr=3e-2, batch_size=16, max_epochs=60,
                     early_stopping=True, validation_fraction=0.3, patience=4, tol=0.0,
-                    random_state=0)
+                    random_state=0, dtype="float64")
     return MLPClassifier(**{**defaults, **params})
 
 
@@ -688,7 +689,7 @@ def test_diverged_epoch_has_no_validation_score_and_float64_blow_up_is_caught():
 
 def test_coefs_and_intercepts_are_the_predicting_weights():
     X, y = load_iris(return_X_y=True)
-    clf = MLPClassifier((6, 4), max_epochs=5, random_state=0).fit(X, y)
+    clf = MLPClassifier((6, 4), max_epochs=5, random_state=0, dtype="float64").fit(X, y)
     assert [w.shape for w in clf.coefs_] == [(4, 6), (6, 4), (4, 3)]
     assert [b.shape for b in clf.intercepts_] == [(6,), (4,), (3,)]
     h = X

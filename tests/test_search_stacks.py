@@ -31,7 +31,7 @@ def test_cpu_stacks_are_sized_for_the_cache_and_equal(trained, monkeypatch):
     # stack, and the members spread over equal stacks (9 fits at most 4 a stack: 3 x 3).
     monkeypatch.setattr(packing, "CPU_MIN_MEMBERS", 1)
     wide = MLPClassifier((256,), batch_size=16, max_epochs=1, patience=None, random_state=0)
-    itemsize = 8
+    itemsize = 4  # float32, the default
     step_bytes = itemsize * (4 * _row_width(wide) + 16 * (4 * 256 + X.shape[1] + 1))
     monkeypatch.setattr(packing, "CPU_STACK_BYTES", 4 * step_bytes)
     grid = {"lr": [1e-3, 2e-3, 3e-3]}

@@ -13,7 +13,7 @@ y = y / y.std()
 def reg(**params):
     return MLPRegressor(**{"hidden_layer_sizes": (8,), "max_epochs": 3, "batch_size": 16,
                            "optimizer": "sgd", "lr": 1e-2, "random_state": 0, "device": "cpu",
-                           "patience": None, **params})
+                           "patience": None, "dtype": "float64", **params})
 
 
 def test_in_order_batches_depend_on_batches_not_on_the_order_within_them():

@@ -26,7 +26,7 @@ FORMATS = {"csr": sp.csr_matrix, "csc": sp.csc_matrix, "csr_array": sp.csr_array
 
 def clf(**params):
     return MLPClassifier(**{"hidden_layer_sizes": (16,), "max_epochs": 3, "patience": None,
-                            "random_state": 0, "batch_size": 64, **params})
+                            "random_state": 0, "batch_size": 64, "dtype": "float64", **params})
 
 
 @pytest.mark.parametrize("fmt", list(FORMATS))

@@ -34,23 +34,24 @@ def resolve_device(device):
 
 
 def compute_dtype(device, input_dtype, requested=None):
-    """``requested`` ('float32' / 'float64') when given; else float32 on accelerators and, on
-    CPU, the input's float dtype, as scikit-learn's MLP does."""
+    """``requested`` ('float32' / 'float64') when given; else float32, on every device.
+
+    Training a network needs no float64: float32 halves the time of the matrix products on a
+    CPU and the memory everywhere, with the same accuracy (``benchmarks/bench_accuracy.py``).
+    ``input_dtype`` does not change the compute dtype; outputs follow it (see
+    ``_BaseMLP._predict_outputs``)."""
     if requested is not None:
         return getattr(torch, requested)
-    if device.type != "cpu":
-        return torch.float32
-    return torch.float32 if input_dtype == "float32" else torch.float64
+    return torch.float32
 
 
 def continuing_placement(device, dtype, model_device, model_dtype):
     """``(device, dtype)`` a fitted model continues training in (``warm_start``, ``partial_fit``).
 
     Where the estimator's ``device`` resolves now: a model loaded or unpickled on the CPU moves
-    to the GPU that ``'auto'`` finds. On its own device the model keeps its dtype; moved, it
-    takes the dtype a fresh fit there would (:func:`compute_dtype` of the model's dtype and the
-    estimator's ``dtype``: float32 on a GPU unless ``dtype='float64'``). A ``device`` that is not
-    usable here (a model saved with ``device='cuda'``, loaded without one) leaves it where it is.
+    to the GPU that ``'auto'`` finds. On its own device the model keeps its dtype; moved, it keeps
+    it too unless the estimator's ``dtype`` names another. A ``device`` that is not usable here
+    (a model saved with ``device='cuda'``, loaded without one) leaves it where it is.
     """
     try:
         device = resolve_device(device)
@@ -58,7 +59,7 @@ def continuing_placement(device, dtype, model_device, model_dtype):
         return model_device, model_dtype
     if device == model_device:
         return model_device, model_dtype
-    return device, compute_dtype(device, str(model_dtype).removeprefix("torch."), dtype)
+    return device, model_dtype if dtype is None else getattr(torch, dtype)
 
 
 def usable_device(device):

@@ -604,9 +604,12 @@ class StackedTrainer:
         return torch.cat(chunks, dim=1) if chunks else torch.zeros(
             params.shape[0], 0, arch.n_outputs, dtype=params.dtype, device=params.device)
 
-    def predict(self, X, live=False, members=None):
-        """Predictions after the loss's link (probabilities for softmax losses)."""
-        return LOSSES[self.config.architecture.loss].link(self.predict_raw(X, live, members))
+    def predict(self, X, live=False, members=None, dtype=None):
+        """Predictions after the loss's link (probabilities for softmax losses), the link
+        computed in ``dtype`` (None: the model's): float64 probabilities of a float32 network
+        sum to 1 to float64 precision."""
+        raw = self.predict_raw(X, live, members)
+        return LOSSES[self.config.architecture.loss].link(raw if dtype is None else raw.to(dtype))
 
     # ----------------------------------------------------------------------------------------
     # members in and out

@@ -14,7 +14,7 @@ import torch
 
 from .._engine import MemberConfig, MemberData, StackConfig, StackedTrainer
 from .._engine import device as engine_device
-from .._engine.device import compute_dtype, resolve_device
+from .._engine.device import resolve_device
 from .._engine.sparse_rows import stack_rows
 
 __all__ = ["StackJob", "build_job", "train_stack"]
@@ -97,11 +97,8 @@ def train_stack(job):
     another process hold CPU tensors (``StackedTrainer.__getstate__``)."""
     device = _stack_device(job)
     config = job.config
-    if device != config.device:
-        # Another kind of device: its default dtype (another GPU keeps the planned one).
-        dtype = (config.dtype if device.type == config.device.type
-                 else compute_dtype(device, job.blocks[0].X.dtype.name))
-        config = replace(config, device=device, dtype=dtype)
+    if device != config.device:  # the planned dtype holds on every device
+        config = replace(config, device=device)
     # The thread's current CUDA device too: anything not placed explicitly lands there.
     with torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext():
         X, Y = _stacked_inputs(job.blocks, config.dtype, device)
