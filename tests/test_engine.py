@@ -1049,7 +1049,7 @@ def test_predict_raw_chunks_and_empty_input(monkeypatch):
     X, Y, config, members, data = _continuation_setup()
     trainer = StackedTrainer(config, members).fit(X, Y, data, n_epochs=2)
     whole = trainer.predict_raw(X)
-    monkeypatch.setattr("sknn_tune._engine.trainer.PREDICT_CHUNK_ROWS", 7)
+    monkeypatch.setattr("sknn_tune._engine.trainer.PREDICT_CHUNK_ROWS", {"cpu": 7, "other": 7})
     assert_same_training(trainer.predict_raw(X), whole, cpu_atol=1e-15)
     assert trainer.predict_raw(X[:0]).shape == (2, 0, 3)
 
