@@ -1,6 +1,8 @@
 """shuffle=False: the batches are the rows in their own order, every epoch."""
 
 import numpy as np
+import pytest
+import scipy.sparse as sp
 from sklearn.datasets import make_regression
 from sklearn.model_selection import GridSearchCV
 
@@ -58,3 +60,24 @@ def test_epoch_order_does_not_depend_on_how_many_members_are_sorted_at_once(monk
     one_at_a_time = searched(1)
     assert np.array_equal(one_at_a_time, searched(2**20))
     assert len(np.unique(one_at_a_time)) > 1
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_training_does_not_depend_on_how_many_steps_are_gathered_at_once(monkeypatch, sparse):
+    # An epoch's rows are gathered a run of steps at a time, into buffers the next run writes
+    # again: one step per run, a few, and the whole epoch in one run train the same bits.
+    from sknn_tune._engine import trainer
+
+    X, y = make_regression(150, 6, noise=1.0, random_state=0)
+    if sparse:
+        X = sp.csr_matrix(np.where(np.abs(X) > 1.0, X, 0.0))
+    step_bytes = 4 * 16 * (X.shape[1] + 1)  # float32, one member, batch 16
+
+    def fitted(gather_bytes):
+        monkeypatch.setattr(trainer, "GATHER_BYTES", gather_bytes)
+        reg = MLPRegressor((8,), batch_size=16, max_epochs=3, patience=None, random_state=0)
+        return reg.fit(X, y).predict(X)
+
+    whole = fitted(2**30)
+    for gather_bytes in (1, 3 * step_bytes):
+        np.testing.assert_array_equal(fitted(gather_bytes), whole)

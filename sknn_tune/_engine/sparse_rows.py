@@ -15,6 +15,8 @@ returns depends on how sparse the matrix is:
   matrix's rows.
 """
 
+import math
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -123,22 +125,24 @@ def dense(x):
     return x.dense() if isinstance(x, SparseBatch) else x
 
 
-def gather_rows(rows_source, index, out=None):
+def gather_rows(rows_source, index, workspace=None):
     """``rows_source[index]``: the rows ``index`` ``(M, n)`` picks, ``(M, n, d)``.
 
     A dense tensor gathers through ``index_select`` (the same bits as advanced indexing, at
-    twice its speed for the trainer's epochs), into ``out`` when it is a dense tensor of the
-    result's shape and dtype: memory written again rather than fresh pages, which the kernel
-    faults in one by one (an epoch's gather ran 3x slower into fresh memory).
-    :class:`SparseRows` gathers through its own indexing.
+    twice its speed for the trainer's epochs), into the front of ``workspace`` (a flat tensor
+    of the source's dtype and device) when it is large enough: memory written again rather than
+    fresh pages, which the kernel faults in one by one (an epoch's gather ran 3x slower into
+    fresh memory). :class:`SparseRows` gathers through its own indexing.
     """
     if isinstance(rows_source, SparseRows):
         return rows_source[index]
     shape = (*index.shape, *rows_source.shape[1:])
     flat_index = index.reshape(-1)
-    if (out is None or out.shape != shape or out.dtype != rows_source.dtype
-            or out.device != rows_source.device):
+    size = math.prod(shape)
+    if (workspace is None or workspace.numel() < size or workspace.dtype != rows_source.dtype
+            or workspace.device != rows_source.device):
         return rows_source.index_select(0, flat_index).view(shape)
+    out = workspace[:size].view(shape)
     torch.index_select(rows_source, 0, flat_index, out=out.view(-1, *rows_source.shape[1:]))
     return out
 

@@ -36,7 +36,10 @@ from .state import MemberProgress, MemberTensors, _delegate
 # chunk's activations stay in the cache (100k rows of a 50-64-2 network: 131 -> 55 ms, one
 # thread). The same for every stack size: a row's output must not depend on the stack.
 PREDICT_CHUNK_ROWS = {"cpu": 4096, "other": 65536}
-EPOCH_GATHER_BYTES = 256 * 2**20
+# An epoch's rows are gathered this many bytes at a time (a run of steps per gather, written
+# into the same buffers each time): per-step gathers cost 40 % more per epoch at 1M rows, and a
+# whole epoch's gather is as large as the stack's data.
+GATHER_BYTES = 64 * 2**20
 # Members x rows sorted at once when drawing an epoch's order (bounds the sort's memory).
 PERMUTATION_CHUNK = 2**20
 DIVERGENCE_GROWTH = 1e6  # training loss this many times the first epoch's counts as diverged
@@ -131,7 +134,7 @@ class _EpochPlan(NamedTuple):
     in_order: np.ndarray  # (M,) members that keep their rows' order (shuffle=False)
     columns: dict | None  # the column update's lr / hyper / decay tensors; None: grouped update
     static: "_StaticStep | None"  # the step on static buffers (CUDA graphs); None: eager steps
-    epoch_rows: dict  # the last epoch's gathered X and Y, written again by the next epoch
+    gathered: dict  # flat buffers the epochs gather their rows into, "X" and "Y", reused
 
 
 _STRUCTURED_ATTRIBUTES = ("config", "members", "tensors", "progress", "log", "interrupted")
@@ -295,7 +298,7 @@ class StackedTrainer:
             columns=columns,
             static=None if mode == "eager" else _StaticStep(self, step, dropout, noise,
                                                             capture=mode == "graph"),
-            epoch_rows={})
+            gathered={})
 
     def _run_epoch(self, plan, training, update):
         """One epoch of every member marked in ``training``; ``(loss_sum, weight_sum)`` ``(M,)``."""
@@ -321,12 +324,9 @@ class StackedTrainer:
         static = plan.static
         active_steps_t = (None if active_steps.all() and static is None
                           else torch.as_tensor(active_steps, device=device))
-        # Gather the epoch's rows once when they fit in memory: batches are then views.
-        epoch_bytes = batch_rows.numel() * (X.shape[1] + Y.shape[1]) * X.element_size()
-        if epoch_bytes <= EPOCH_GATHER_BYTES:
-            reused = plan.epoch_rows
-            X_epoch = reused["X"] = gather_rows(X, batch_rows, out=reused.get("X"))
-            Y_epoch = reused["Y"] = gather_rows(Y, batch_rows, out=reused.get("Y"))
+        # The rows of a run of steps are gathered at once (batches are views into them).
+        step_bytes = m * batch * (X.shape[1] + Y.shape[1]) * X.element_size()
+        steps_per_gather = max(1, min(n_steps, GATHER_BYTES // step_bytes))
         step_keys_base = rng.member_keys(self.seeds, epoch)
         n_min = int(n_train.min())
         loss_sum = torch.zeros(m, dtype=dtype, device=device)
@@ -338,11 +338,10 @@ class StackedTrainer:
             loss_sum = static.loss_sum.zero_()
         for s in range(n_steps):
             cols = slice(s * batch, (s + 1) * batch)
-            if epoch_bytes <= EPOCH_GATHER_BYTES:
-                x, y = X_epoch[:, cols], Y_epoch[:, cols]
-            else:
-                idx = batch_rows[:, cols]
-                x, y = gather_rows(X, idx), gather_rows(Y, idx)
+            if s % steps_per_gather == 0:
+                X_run, Y_run = self._gather(plan, X, Y, batch_rows, s, steps_per_gather)
+            within = slice((s % steps_per_gather) * batch, (s % steps_per_gather + 1) * batch)
+            x, y = X_run[:, within], Y_run[:, within]
             if static is not None:  # static buffers hold dense rows
                 static.load(dense_rows(x), y, batch_weight[:, cols, None], real[:, cols, None],
                             static_keys[s], active_steps_t[:, s, None])
@@ -363,6 +362,19 @@ class StackedTrainer:
                                   new_buffers)
             loss_sum.add_(batch_loss)
         return loss_sum.clone(), batch_weight.sum(1)
+
+    def _gather(self, plan, X, Y, batch_rows, first, n_steps):
+        """``(X, Y)`` rows of steps ``first`` to ``first + n_steps`` of this epoch, ``(M, n, d)``,
+        gathered into the plan's buffers (made at the first gather, at its size)."""
+        batch = self.config.batch_size
+        idx = batch_rows[:, first * batch:(first + n_steps) * batch]
+        gathered = []
+        for name, source in (("X", X), ("Y", Y)):
+            rows = gather_rows(source, idx, plan.gathered.get(name))
+            if name not in plan.gathered and isinstance(rows, torch.Tensor):
+                plan.gathered[name] = rows.view(-1)
+            gathered.append(rows)
+        return gathered
 
     def _epoch_rows(self, plan, epoch, width):
         """Each member's rows and their weights in this epoch's order, ``(M, width)`` each.
