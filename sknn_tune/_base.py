@@ -19,7 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import get_scorer, get_scorer_names
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
 from ._defaults import AUTO_BATCH_SIZE
@@ -37,7 +37,7 @@ from ._engine import (
 from ._engine.device import compute_dtype, continuing_placement, resolve_device, usable_device
 from ._engine.network import split_flat
 from ._engine.sparse_rows import as_rows
-from ._fit_protocol import FitInputs, FitPlan, provided_trainer
+from ._fit_protocol import INPUT_DTYPES, FitInputs, FitPlan, IndexedRows, provided_trainer
 from ._sklearn_compat import Interval, StrOptions, _check_sample_weight, _fit_context
 from ._summary import model_summary
 from .exceptions import DivergenceError
@@ -323,6 +323,8 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
 
     def _fit(self, X, y, sample_weight, X_val, y_val, incremental, classes=None):
         continuing = (self.warm_start or incremental) and hasattr(self, "model_")
+        if isinstance(X, IndexedRows) and (continuing or incremental or X_val is not None):
+            X = np.asarray(X)  # rows by reference serve fresh fits only
         # Input that fails validation leaves the estimator as it was: unfitted, or still
         # predicting with its previous model. partial_fit's first call has just set classes_ from
         # `classes`; that is not fitted state yet.
@@ -358,7 +360,8 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
             if trained is not None:
                 return self.adopt(plan, trained)
             trainer = StackedTrainer(plan.config, [plan.member])
-        X_t = as_rows(plan.X, plan.config.dtype, plan.config.device)
+        X_t = (X.tensor(plan.config.dtype, plan.config.device) if isinstance(X, IndexedRows)
+               else as_rows(plan.X, plan.config.dtype, plan.config.device))
         Y_t = as_rows(plan.Y, plan.config.dtype, plan.config.device)
         n_epochs = 1 if incremental else (self.max_epochs if continuing else None)
         monitor = plan.monitor
@@ -496,7 +499,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 raise ValueError("Pass both X_val and y_val, or neither.")
             X_val, y_val = validate_data(self, X_val, y_val, reset=False,
                                          accept_sparse=["csr", "csc"],
-                                         dtype=[np.float64, np.float32], multi_output=True,
+                                         dtype=list(INPUT_DTYPES), multi_output=True,
                                          y_numeric=self._y_numeric)
             Y_val, _ = self._encode_targets(y_val, reset=False)
             val_rows = np.arange(n, n + X_val.shape[0])
@@ -538,14 +541,25 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         """The :class:`FitInputs` of a fit: the inputs validated, the targets of the fit's rows
         (``rows`` of ``X``, None: all) encoded. ``continuing`` checks them against the fitted
         encoding; ``classes`` is ``partial_fit``'s."""
-        X, y = validate_data(self, X, y, reset=not continuing, accept_sparse=["csr", "csc"],
-                             dtype=[np.float64, np.float32],
-                             multi_output=True, y_numeric=self._y_numeric)
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
-                                             ensure_non_negative=True)
-        if rows is not None:
-            rows = np.asarray(rows)
-            y, sample_weight = y[rows], sample_weight[rows]
+        if isinstance(X, IndexedRows):
+            # Rows of an array validated already: its columns checked, its rows by reference;
+            # the targets and weights are those rows' already.
+            validate_data(self, X.base, reset=not continuing, skip_check_array=True)
+            y = validate_data(self, y=y, reset=False, multi_output=True,
+                              y_numeric=self._y_numeric)
+            check_consistent_length(X, y)
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                                 ensure_non_negative=True)
+            X, rows = X.base, X.rows
+        else:
+            X, y = validate_data(self, X, y, reset=not continuing, accept_sparse=["csr", "csc"],
+                                 dtype=list(INPUT_DTYPES),
+                                 multi_output=True, y_numeric=self._y_numeric)
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                                 ensure_non_negative=True)
+            if rows is not None:  # the caller's rows of X: their targets and weights
+                rows = np.asarray(rows)
+                y, sample_weight = y[rows], sample_weight[rows]
         if continuing and not incremental:
             self._check_warm_targets(y)
         Y, codes = self._encode_targets(y, reset=not continuing, classes=classes)
@@ -665,15 +679,20 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
     def _predict_outputs(self, X):
         """Network outputs after the loss's link, as a numpy array ``(n, k)``."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, accept_sparse=["csr", "csc"],
-                          dtype=[np.float64, np.float32])
+        if isinstance(X, IndexedRows):  # rows of a validated array, from its copy on the device
+            validate_data(self, X.base, reset=False, skip_check_array=True)
+        else:
+            X = validate_data(self, X, reset=False, accept_sparse=["csr", "csc"],
+                              dtype=list(INPUT_DTYPES))
         model = self.model_
         device = usable_device(model.config.device)
         if model.params.device != device:
             model = model.to(device)  # unpickled from a GPU machine; lives on CPU now
+        rows = (X.tensor(model.config.dtype, device) if isinstance(X, IndexedRows)
+                else as_rows(X, model.config.dtype, device))
         # scikit-learn's convention: outputs in the input's float dtype, whatever trained them.
         out_dtype = torch.float32 if X.dtype == np.float32 else torch.float64
-        return model.predict(as_rows(X, model.config.dtype, device), dtype=out_dtype)[0].cpu().numpy()
+        return model.predict(rows, dtype=out_dtype)[0].cpu().numpy()
 
     def to_torch(self, dtype=None):
         """The trained network as a :class:`torch.nn.Sequential` of ordinary layers.

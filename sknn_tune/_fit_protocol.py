@@ -24,10 +24,66 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from ._engine import MemberConfig, MemberData, StackConfig
 
 _provider = contextvars.ContextVar("sknn_tune_trained_provider", default=None)
+
+# The float dtypes an estimator's fit takes its input in (others are converted to the first).
+INPUT_DTYPES = (np.float64, np.float32)
+
+
+class IndexedRows:
+    """Rows ``rows`` of a validated 2-D array ``base`` (None: all of them), not copied.
+
+    What a fused search hands scikit-learn's own fits and scorers for a bare estimator, in place
+    of ``X``: indexing it by rows, as scikit-learn splits a fold (``X[indices, ...]``), gives the
+    rows of ``base`` those positions pick, by reference; an estimator of this package fits and
+    predicts on them from one shared copy of ``base`` on the device (``tensors(dtype, device)``)
+    and skips validating ``base`` again (an estimator's own validation returned it). Anything
+    else reads it as the array it stands for: ``np.asarray`` copies the rows out.
+    """
+
+    def __init__(self, base, rows=None, tensors=None):
+        self.base, self.rows = base, rows
+        self._tensors = tensors  # (dtype, device) -> base on the device; shared by the views
+
+    @property
+    def shape(self):
+        return (self.base.shape[0] if self.rows is None else len(self.rows), *self.base.shape[1:])
+
+    @property
+    def dtype(self):
+        return self.base.dtype
+
+    @property
+    def ndim(self):
+        return self.base.ndim
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, key):
+        if isinstance(key, tuple) and len(key) == 2 and key[1] is Ellipsis:
+            key = key[0]  # scikit-learn's _safe_indexing: X[indices, ...]
+        picks = key if isinstance(key, slice) else np.asarray(key)
+        if isinstance(picks, slice) or (picks.ndim == 1 and picks.dtype.kind in "iub"):
+            positions = np.arange(len(self))[picks]
+            return IndexedRows(self.base, positions if self.rows is None else self.rows[positions],
+                               self._tensors)
+        return np.asarray(self)[key]
+
+    def __array__(self, dtype=None, copy=None):
+        rows = self.base if self.rows is None else self.base[self.rows]
+        return rows if dtype is None else rows.astype(dtype, copy=False)
+
+    def tensor(self, dtype, device):
+        """These rows on ``device`` in ``dtype``, gathered from the shared copy of ``base``."""
+        whole = self._tensors(dtype, device)
+        if self.rows is None:
+            return whole
+        return whole.index_select(0, torch.as_tensor(self.rows, device=whole.device))
 
 
 @dataclass

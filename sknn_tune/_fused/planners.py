@@ -22,10 +22,12 @@ from sklearn import config_context, get_config
 from sklearn.base import clone
 from sklearn.model_selection import check_cv
 from sklearn.pipeline import Pipeline
+from sklearn.utils import check_array
 
 from .._base import _BaseMLP
 from .._engine import SCHEDULES
 from .._engine.sparse_rows import as_rows
+from .._fit_protocol import INPUT_DTYPES, IndexedRows
 from .._sklearn_compat import _check_method_params, _safe_split
 from .registry import array_digest, data_digest_of, fit_key, input_fingerprint, resume_key
 
@@ -34,6 +36,7 @@ __all__ = [
     "BaggingPlanner",
     "Block",
     "CVPlanner",
+    "DeviceCopies",
     "Planned",
     "same_splits",
     "split_estimator",
@@ -67,15 +70,33 @@ def same_splits(splits):
     return check_cv([(np.asarray(train), np.asarray(test)) for train, test in splits])
 
 
-class Block:
-    """Rows that members train on: an input ``X`` (validated, by reference) and targets
-    aligned with its rows, with their copies on devices, made once and shared by every stack
-    and thread that trains on them.
-    """
+class DeviceCopies:
+    """One array's copies on devices, each made once when first asked for and shared (by the
+    blocks that train on the array and by the :class:`IndexedRows` that score it)."""
 
     def __init__(self, X):
         self.X = X
+        self._tensors, self._lock = {}, threading.Lock()
+
+    def __call__(self, dtype, device):
+        key = (dtype, str(device))
+        with self._lock:
+            if key not in self._tensors:
+                self._tensors[key] = as_rows(self.X, dtype, device)
+            return self._tensors[key]
+
+
+class Block:
+    """Rows that members train on: an input ``X`` (validated, by reference) and targets
+    aligned with its rows, with their copies on devices, made once and shared by every stack
+    and thread that trains on them. ``X``'s copies come from ``copies`` when given (a
+    :class:`DeviceCopies` of ``X`` that outlives the block), else are the block's own.
+    """
+
+    def __init__(self, X, copies=None):
+        self.X = X
         self.Y, self._filled = None, None
+        self._copies = copies
         self._tensors, self._lock = {}, threading.Lock()
 
     @property
@@ -115,8 +136,9 @@ class Block:
         key = (dtype, str(device))
         with self._lock:
             if key not in self._tensors:
-                self._tensors[key] = (as_rows(self.X, dtype, device),
-                                      as_rows(self.Y, dtype, device))
+                X = (as_rows(self.X, dtype, device) if self._copies is None
+                     else self._copies(dtype, device))
+                self._tensors[key] = (X, as_rows(self.Y, dtype, device))
             return self._tensors[key]
 
     def release(self):
@@ -130,7 +152,7 @@ class Block:
 
     def __setstate__(self, state):
         vars(self).update(state)
-        self._tensors, self._lock = {}, threading.Lock()
+        self._copies, self._tensors, self._lock = None, {}, threading.Lock()
 
 
 class Planned(NamedTuple):
@@ -147,7 +169,8 @@ class _Planning:
     """What the plans of one batch share: each input validated once, each array hashed once,
     each block of rows made once."""
 
-    def __init__(self):
+    def __init__(self, copies=None):
+        self.copies = copies  # DeviceCopies of the search's X, shared with its IndexedRows
         self.inputs = {}  # (estimator class, data key) -> FitInputs
         self.validated = {}  # (estimator class, id(X)) -> (X, validated X)
         self.blocks = {}  # block key -> [Block] (one per encoding of the targets)
@@ -179,7 +202,8 @@ class _Planning:
             block = next((b for b in blocks if b.X is inputs.X and b.takes(inputs.rows, inputs.Y)),
                          None)
             if block is None:
-                block = Block(inputs.X)
+                shared = self.copies is not None and self.copies.X is inputs.X
+                block = Block(inputs.X, self.copies if shared else None)
                 block.takes(inputs.rows, inputs.Y)
                 blocks.append(block)
             self.block_of[id(inputs)] = (inputs, block)
@@ -225,12 +249,31 @@ class CVPlanner:
         self.continues = continues
         self.enabled = (split_estimator(estimator)[1] is not None
                         and self._weight_param_name(estimator) is not False)
+        self.copies = None
         self.new_batch()
 
     def new_batch(self):
         """Forget what is kept per fold number (a batch's splits give other rows under the same
         number: successive halving over n_samples, an unseeded splitter)."""
-        self._planning = _Planning()
+        self._planning = _Planning(self.copies)
+
+    def rows_by_reference(self):
+        """What scikit-learn's fits and scorers get for ``X``: an :class:`IndexedRows` of it
+        where the estimator is bare and ``X`` a float array its fit takes as it is (folds are
+        then split and scored by index, from the device copy the stacks trained on), else
+        ``X`` itself."""
+        X = self.X
+        if (not self.enabled or split_estimator(self.estimator)[0] is not None
+                or not isinstance(X, np.ndarray) or X.ndim != 2 or X.dtype not in INPUT_DTYPES):
+            return X
+        try:  # as the estimator's fit validates it: finite, and taken without a copy
+            if check_array(X, dtype=list(INPUT_DTYPES)) is not X:
+                return X
+        except ValueError:
+            return X  # scikit-learn's fits report it, each as it does
+        self.copies = DeviceCopies(X)
+        self._planning.copies = self.copies
+        return IndexedRows(X, None, self.copies)
 
     def _weight_param_name(self, estimator):
         """The fit parameter that carries sample weights, None if absent, False if a fit

@@ -66,8 +66,10 @@ class _FusedSearchMixin:
                 # The session has taken the active joblib backend and n_jobs for its stacks;
                 # the scoring pass stays here, where the trained members are (the sequential
                 # backend overrides the n_jobs scikit-learn's search passes to joblib).
+                # A bare estimator's folds go to scikit-learn as rows of X by reference.
+                X_rows = self._session.planner.rows_by_reference()
                 with self._session.serving(), parallel_config(backend="sequential"):
-                    super().fit(X, y, **params)
+                    super().fit(X_rows, y, **params)
             else:
                 # Nothing to fuse (another estimator, a fit parameter fusion does not plan):
                 # scikit-learn's search as it is, with the workers the user asked for.
