@@ -71,3 +71,54 @@ def test_a_pipeline_search_makes_one_copy_per_transformed_fold(stack_inputs):
     copies = {tensor.data_ptr() for _, tensor in stack_inputs}
     assert len(copies) <= 3
     assert sum(m for m, _ in stack_inputs) == len(GRID["lr"]) * 3
+
+
+def test_the_scoring_pass_splits_and_predicts_by_index(monkeypatch):
+    # scikit-learn's fits and scorers get rows of X by reference: no fold of X is copied out,
+    # every prediction reads the float32 copy the stacks trained on, and the scores (train and
+    # test) are GridSearchCV's.
+    from sknn_tune import _base
+    from sknn_tune._fit_protocol import IndexedRows
+
+    copied, predicted = [], []
+    monkeypatch.setattr(IndexedRows, "__array__",
+                        lambda self, dtype=None, copy=None: copied.append(len(self)))
+    original = _base.as_rows
+
+    def as_rows(array, dtype, device):
+        if array is X:
+            predicted.append("copied X")
+        return original(array, dtype, device)
+
+    monkeypatch.setattr(_base, "as_rows", as_rows)
+    tensors = []
+    original_tensor = IndexedRows.tensor
+
+    def tensor(self, dtype, device):
+        tensors.append(self._tensors(dtype, device).data_ptr())
+        return original_tensor(self, dtype, device)
+
+    monkeypatch.setattr(IndexedRows, "tensor", tensor)
+    search = FusedGridSearchCV(clf(), GRID, cv=3, return_train_score=True).fit(X, Y)
+    assert copied == [] and predicted == []
+    # 18 fits scored on test and train rows, and the refit: one shared copy throughout
+    assert len(tensors) == 18 * 2 + 1 and len(set(tensors)) == 1
+    monkeypatch.undo()
+    ref = GridSearchCV(clf(), GRID, cv=3, return_train_score=True).fit(X, Y)
+    for key in ("mean_test_score", "split1_test_score", "mean_train_score"):
+        np.testing.assert_array_equal(search.cv_results_[key], ref.cv_results_[key])
+    np.testing.assert_array_equal(search.predict_proba(X), ref.predict_proba(X))
+
+
+def test_indexed_rows_index_as_the_array_they_stand_for():
+    from sknn_tune._fit_protocol import IndexedRows
+
+    base = np.arange(20.0).reshape(10, 2)
+    view = IndexedRows(base)
+    fold = view[np.array([7, 2, 5]), ...]  # as scikit-learn's _safe_indexing indexes
+    assert isinstance(fold, IndexedRows) and fold.base is base and fold.shape == (3, 2)
+    np.testing.assert_array_equal(np.asarray(fold), base[[7, 2, 5]])
+    np.testing.assert_array_equal(np.asarray(fold[1:]), base[[2, 5]])
+    np.testing.assert_array_equal(np.asarray(fold[np.array([True, False, True])]), base[[7, 5]])
+    np.testing.assert_array_equal(fold[0], base[7])  # anything else: the array's own indexing
+    assert len(view) == 10 and view.dtype == base.dtype and view.ndim == 2
