@@ -97,11 +97,12 @@ def _fused_call(function, estimator, X, y, groups, cv, params, n_jobs, verbose, 
         session, X_, y_, groups_ = _session(estimator, X, y, groups, params, n_jobs, verbose,
                                             fit_targets)
         splits = _fixed_splits(estimator, X_, y_, groups_, cv)
+        X_rows = session.planner.rows_by_reference()  # before training: one shared copy
         session.train(list(candidates), splits)
     except _NotFused:
         return function(estimator, X, y, cv=cv if splits is None else splits, n_jobs=n_jobs,
                         **kwargs)
-    return _score(session, function, estimator, X, y, cv=splits, **kwargs)
+    return _score(session, function, estimator, X_rows, y, cv=splits, **kwargs)
 
 
 def _score(session, function, *args, **kwargs):
@@ -197,12 +198,13 @@ def learning_curve(estimator, X, y, *, groups=None, train_sizes=np.linspace(0.1,
             # a RandomState passed in advances exactly as it would.
             rng = check_random_state(random_state)
             splits = [(rng.permutation(train), test) for train, test in splits]
+        X_rows = session.planner.rows_by_reference()  # before training: one shared copy
         session.train([{}], [(train[:size], test) for train, test in splits for size in sizes])
     except _NotFused:
         return _sk.learning_curve(estimator, X, y, cv=cv if splits is None else splits,
                                   n_jobs=n_jobs, shuffle=shuffle, random_state=random_state,
                                   **kwargs)
-    return _score(session, _sk.learning_curve, estimator, X, y, cv=splits, shuffle=False,
+    return _score(session, _sk.learning_curve, estimator, X_rows, y, cv=splits, shuffle=False,
                   random_state=None, **kwargs)
 
 

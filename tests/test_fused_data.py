@@ -122,3 +122,35 @@ def test_indexed_rows_index_as_the_array_they_stand_for():
     np.testing.assert_array_equal(np.asarray(fold[np.array([True, False, True])]), base[[7, 5]])
     np.testing.assert_array_equal(fold[0], base[7])  # anything else: the array's own indexing
     assert len(view) == 10 and view.dtype == base.dtype and view.ndim == 2
+
+
+def test_fused_cross_validation_scores_by_index(monkeypatch):
+    # sknn_tune.model_selection hands scikit-learn's functions the rows by reference too: no
+    # fold copied out, the predictions and scores scikit-learn's own functions give.
+    from sklearn import model_selection as sk
+
+    from sknn_tune import model_selection
+    from sknn_tune._fit_protocol import IndexedRows
+
+    original = IndexedRows.__array__
+    copied = []
+
+    def array(self, dtype=None, copy=None):
+        copied.append(len(self))
+        return original(self, dtype, copy)
+
+    monkeypatch.setattr(IndexedRows, "__array__", array)
+    read = []
+    original_tensor = IndexedRows.tensor
+    monkeypatch.setattr(IndexedRows, "tensor", lambda self, *args: read.append(len(self))
+                        or original_tensor(self, *args))
+    fused = model_selection.cross_validate(clf(), X, Y, cv=3, return_train_score=True)
+    proba = model_selection.cross_val_predict(clf(), X, Y, cv=3, method="predict_proba")
+    assert copied == []
+    assert sorted(read) == [80] * 6 + [160] * 3  # test and train rows, then the predictions
+    monkeypatch.undo()
+    ref = sk.cross_validate(clf(), X, Y, cv=3, return_train_score=True)
+    for key in ("test_score", "train_score"):
+        np.testing.assert_array_equal(fused[key], ref[key])
+    np.testing.assert_array_equal(proba, sk.cross_val_predict(clf(), X, Y, cv=3,
+                                                               method="predict_proba"))
