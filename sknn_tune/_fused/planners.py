@@ -96,8 +96,9 @@ class Block:
     def __init__(self, X, copies=None):
         self.X = X
         self.Y, self._filled = None, None
-        self._copies = copies
-        self._tensors, self._lock = {}, threading.Lock()
+        self._shared_X = copies
+        self._lock = threading.Lock()
+        self._copies = None  # (copies of X, copies of Y), made when a stack first asks
 
     @property
     def n_rows(self):
@@ -133,26 +134,26 @@ class Block:
     def tensors(self, dtype, device):
         """``(X, Y)`` on ``device`` in ``dtype``: ``X`` without a copy where it already is
         one (a float64 array for a float64 stack on the CPU)."""
-        key = (dtype, str(device))
         with self._lock:
-            if key not in self._tensors:
-                X = (as_rows(self.X, dtype, device) if self._copies is None
-                     else self._copies(dtype, device))
-                self._tensors[key] = (X, as_rows(self.Y, dtype, device))
-            return self._tensors[key]
+            if self._copies is None:  # the targets are complete once a stack trains
+                X = DeviceCopies(self.X) if self._shared_X is None else self._shared_X
+                self._copies = (X, DeviceCopies(self.Y))
+            copies_of_X, copies_of_Y = self._copies
+        return copies_of_X(dtype, device), copies_of_Y(dtype, device)
 
     def release(self):
         """Drop the device copies of :meth:`tensors`: no stack that is still to train needs
-        them (the next one to ask makes them again)."""
+        them (the next one to ask makes them again; shared copies of ``X`` stay with their
+        owner)."""
         with self._lock:
-            self._tensors.clear()
+            self._copies = None
 
     def __getstate__(self):  # what another process gets: the arrays, none of the copies
         return {"X": self.X, "Y": self.Y, "_filled": self._filled}
 
     def __setstate__(self, state):
         vars(self).update(state)
-        self._copies, self._tensors, self._lock = None, {}, threading.Lock()
+        self._shared_X, self._copies, self._lock = None, None, threading.Lock()
 
 
 class Planned(NamedTuple):
