@@ -299,6 +299,26 @@ def test_rng_streams_do_not_depend_on_the_number_of_members():
                        rng.member_keys(seeds, torch.full((5,), 3, device=DEVICE)))
 
 
+@pytest.mark.parametrize("n", [1, 7, 8, 33, 4099])
+def test_rng_element_streams_are_the_int64_hash(n):
+    # Element streams are hashed in int32 with wrapping products (vector lanes and the scalar
+    # tail alike): the bits must be those of the int64 definition of lowbias32.
+    keys = rng.member_keys(torch.tensor([0, 1, 2**31, 2**32 - 1, 99], device=DEVICE), 4, 2)
+    index = torch.arange(n, device=DEVICE)
+    expected = rng._mix32(keys[:, None] ^ rng._mix32((index * rng._GOLDEN) & rng._MASK32))
+    assert torch.equal(rng.random_bits(keys, n), expected)
+    for p in (0.0, 0.1, 0.5, 0.999):
+        rates = torch.full((5, 1), p, dtype=DTYPE, device=DEVICE)
+        expected_keep = expected >= rng.uniform_threshold(rates)
+        threshold = rng.dropout_rates(rates).threshold
+        assert torch.equal(rng.keep_mask(keys, n, threshold), expected_keep)
+        assert torch.equal(rng.keep_mask(rng.as_int32(keys), n, threshold), expected_keep)
+    assert torch.equal(rng.uniform(keys, (n,), DTYPE), (expected >> 8).to(DTYPE) * 2.0**-24)
+    layers = rng.layer_keys(keys, 3)
+    for layer in range(3):
+        assert torch.equal(layers[layer], rng.member_keys(keys, rng.DROPOUT, layer))
+
+
 def test_rng_distributions():
     keys = rng.member_keys(torch.tensor([3, 4], device=DEVICE), 17)
     u = rng.uniform(keys, (200_000,), TRAIN_DTYPE)
@@ -452,8 +472,11 @@ def test_train_step_gradient_matches_autograd(activation, loss, batch_norm, vari
         weight[2, 1] = 0.0
         dropout = torch.tensor([0.2, 0.5, 0.0], dtype=DTYPE, device=DEVICE)[:, None, None]
         keys = rng.member_keys(torch.tensor([5, 6, 7], device=DEVICE), 3, 1)
-    grad, loss_sum, new_buffers = _train_step(arch, flat, buffers, x, target, weight, valid, dropout,
-                                              keys)
+    # The step takes each layer's keys at once; the reference derives them one layer at a time.
+    layer_keys = None if keys is None else rng.layer_keys(keys, len(arch.hidden_layer_sizes))
+    rates = None if dropout is None else rng.dropout_rates(dropout)
+    grad, loss_sum, new_buffers = _train_step(arch, flat, buffers, x, target, weight, valid, rates,
+                                              layer_keys)
     ref_grad, ref_loss_sum, ref_buffers = _reference_step(arch, flat, buffers, x, target, weight, valid,
                                                           dropout, keys)
     assert grad.shape == flat.shape

@@ -196,8 +196,8 @@ class TrainStep:
         """One batch.
 
         x (M, B, d), target (M, B, k), weight (M, B, 1) or None when every weight is 1, valid
-        (M, B, 1) or None when every row is real, dropout (M, 1, 1) or None, keys (M,) per-member
-        random keys for this step.
+        (M, B, 1) or None when every row is real, dropout a :class:`rng.Dropout` or None, keys
+        (L, M) each hidden layer's per-member dropout keys for this step (:func:`rng.layer_keys`).
         """
         arch, p, grads = self.arch, self.p, self.g
         stats = split_buffers(buffers, arch)
@@ -205,9 +205,6 @@ class TrainStep:
         n_valid = None if valid is None else valid.sum(1, keepdim=True).clamp_min(1.0)
         new_stats = []
         inputs, pre_acts, outputs, masks, bn_cache = [], [], [], [], []
-        if dropout is not None:
-            keep_threshold = rng.uniform_threshold(dropout)
-            inv_keep = 1.0 / (1.0 - dropout)
         h = x
         for layer in range(n_hidden):
             inputs.append(h)
@@ -222,12 +219,12 @@ class TrainStep:
             outputs.append(a)
             if dropout is not None:
                 # Keep a unit when its 24-bit uniform draw u satisfies u >= p, compared on the
-                # integer bits (no float conversion on the hot path).
-                layer_keys = rng.member_keys(keys, rng.DROPOUT, layer)
-                bits = rng.random_bits(layer_keys, a.shape[1] * a.shape[2]).view(a.shape)
-                mask = bits >= keep_threshold
+                # integer bits (no float conversion on the hot path); kept units scale by
+                # 1 / (1 - p), and the same factors scale the gradient back.
+                keep = rng.keep_mask(keys[layer], a.shape[1] * a.shape[2], dropout.threshold)
+                mask = torch.where(keep.view(a.shape), dropout.scale, 0.0)
                 masks.append(mask)
-                a = torch.where(mask, a * inv_keep, 0.0)
+                a = a * mask
             h = a
         inputs.append(h)
         out = first_layer(h, p["weight", n_hidden], p["bias", n_hidden]) if n_hidden == 0 else \
@@ -254,7 +251,7 @@ class TrainStep:
                 break
             g = torch.bmm(g, self.weights_t[layer])
             if dropout is not None:
-                g = torch.where(masks[layer - 1], g * inv_keep, 0.0)
+                g = g * masks[layer - 1]
             g = self.activation.backward(g, pre_acts[layer - 1], outputs[layer - 1])
             if arch.batch_norm:
                 g = self._batch_norm_backward(g, p, layer - 1, bn_cache[layer - 1], grads, valid,

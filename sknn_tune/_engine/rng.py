@@ -3,10 +3,14 @@
 A member's numbers depend only on (its seed, the purpose, the counters, the element index), never on
 how many other members train beside it. That is what makes a candidate trained alone and trained fused
 with a thousand others draw exactly the same batches, dropout masks, noise and initial weights.
-The hash is `lowbias32` (Chris Wellons), computed in int64 on 32-bit values so it runs on any device.
+The hash is `lowbias32` (Chris Wellons). Keys (a few numbers per member) are hashed in int64 on
+32-bit values; the streams of elements (dropout masks, permutations, initial weights) in int32
+with wrapping products and masked shifts, the same bits at half the memory traffic and with the
+CPU's vector multiply (AVX2 has none for int64): 2.7x faster for a stack's dropout masks.
 """
 
 import math
+from typing import NamedTuple
 
 import torch
 
@@ -37,6 +41,25 @@ def member_keys(seeds, *counters):
     return keys
 
 
+# lowbias32's multipliers as int32 (the second one wrapped): a product's low 32 bits are the same.
+_MUL1 = 0x7FEB352D
+_MUL2 = 0x846CA68B - 2**32
+
+
+def _mix32_int32_(x):
+    """:func:`_mix32` in place on int32 ``x`` holding the 32-bit values (two's complement):
+    the products wrap, and each shift is masked to the logical shift of the unsigned value."""
+    t = torch.bitwise_right_shift(x, 16).bitwise_and_(0xFFFF)
+    x.bitwise_xor_(t).mul_(_MUL1)
+    x.bitwise_xor_(torch.bitwise_right_shift(x, 15, out=t).bitwise_and_(0x1FFFF)).mul_(_MUL2)
+    return x.bitwise_xor_(torch.bitwise_right_shift(x, 16, out=t).bitwise_and_(0xFFFF))
+
+
+def _as_int32(values):
+    """32-bit values held in int64 as the int32 of the same bits."""
+    return (values - ((values & 0x80000000) << 1)).to(torch.int32)
+
+
 _index_hashes = {}
 
 
@@ -48,13 +71,53 @@ def _index_hash(n, device):
         if len(_index_hashes) > 64:
             _index_hashes.clear()
         index = torch.arange(n, device=device, dtype=torch.int64)
-        hashes = _index_hashes[key] = _mix32((index * _GOLDEN) & _MASK32)
+        hashes = _index_hashes[key] = _as_int32(_mix32((index * _GOLDEN) & _MASK32))
     return hashes
+
+
+def _signed_bits(keys, n):
+    """``(*keys.shape, n)`` int32: the bits of :func:`random_bits`, as two's complement."""
+    return _mix32_int32_(_as_int32(keys)[..., None] ^ _index_hash(n, keys.device))
+
+
+def as_int32(keys):
+    """Keys (int64 32-bit values) in the int32 form :func:`keep_mask` takes without converting."""
+    return _as_int32(keys)
 
 
 def random_bits(keys, n):
     """``(M, n)`` int64 values in ``[0, 2**32)``; element ``i`` depends only on its key and ``i``."""
-    return _mix32(keys[:, None] ^ _index_hash(n, keys.device))
+    return _signed_bits(keys, n).to(torch.int64).bitwise_and_(_MASK32)
+
+
+class Dropout(NamedTuple):
+    """Per-member dropout rates ``p`` (``(M, 1, 1)``) as a step uses them."""
+
+    threshold: torch.Tensor  # (M, 1) int32: uniform_threshold(p) - 2**31, see keep_mask
+    scale: torch.Tensor  # 1 / (1 - p), in the compute dtype
+
+
+def dropout_rates(p):
+    """The :class:`Dropout` of rates ``p``, made once per fit."""
+    threshold = (uniform_threshold(p) - 2**31).to(torch.int32).reshape(len(p), 1)
+    return Dropout(threshold, 1.0 / (1.0 - p))
+
+
+def keep_mask(keys, n, threshold):
+    """``random_bits(keys, n) >= t`` for ``threshold`` = ``t - 2**31`` as int32 (a
+    :class:`Dropout`'s), without widening the bits: unsigned order is the signed order of the
+    values with their top bit flipped. ``keys``: int64 32-bit values, or their int32 form."""
+    if keys.dtype != torch.int32:
+        keys = _as_int32(keys)
+    bits = _mix32_int32_(keys[..., None] ^ _index_hash(n, keys.device))
+    return bits.bitwise_xor_(-2**31) >= threshold
+
+
+def layer_keys(step_keys, n_layers):
+    """``(..., n_layers, M)``: each layer's dropout keys from the step keys ``(..., M)``, one
+    :func:`member_keys` over all layers (and steps) at once."""
+    layers = torch.arange(n_layers, device=step_keys.device)[:, None]
+    return member_keys(step_keys[..., None, :], DROPOUT, layers)
 
 
 def uniform_threshold(p):
@@ -68,15 +131,15 @@ def uniform_threshold(p):
 
 def uniform(keys, shape, dtype):
     """``(M, *shape)`` uniform numbers in ``[0, 1)`` with 24 random bits."""
-    bits = random_bits(keys, math.prod(shape))
-    return ((bits >> 8).to(dtype) * 2.0**-24).reshape(len(keys), *shape)
+    bits = _signed_bits(keys, math.prod(shape))
+    return ((bits >> 8).bitwise_and_(0xFFFFFF).to(dtype) * 2.0**-24).reshape(len(keys), *shape)
 
 
 def normal(keys, shape, dtype):
     """``(M, *shape)`` standard normal numbers (Box-Muller over two independent streams)."""
     n = math.prod(shape)
-    bits = random_bits(keys, 2 * n)
-    u1 = ((bits[:, :n] >> 8).to(dtype) + 0.5) * 2.0**-24
-    u2 = (bits[:, n:] >> 8).to(dtype) * 2.0**-24
+    top = (_signed_bits(keys, 2 * n) >> 8).bitwise_and_(0xFFFFFF)
+    u1 = (top[:, :n].to(dtype) + 0.5) * 2.0**-24
+    u2 = top[:, n:].to(dtype) * 2.0**-24
     z = torch.sqrt(-2.0 * torch.log(u1)) * torch.cos((2.0 * math.pi) * u2)
     return z.reshape(len(keys), *shape)

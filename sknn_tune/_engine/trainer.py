@@ -124,7 +124,7 @@ class _EpochPlan(NamedTuple):
     n_train: np.ndarray  # (M,) real training rows per member
     weights: torch.Tensor | None  # (M, n_max) sample weights, 0 on padding; None: all 1
     has_zero_weight: bool  # some real row weighs nothing: whole batches may weigh nothing
-    dropout: torch.Tensor | None  # (M, 1, 1) or None when no member drops out
+    dropout: rng.Dropout | None  # of the (M, 1, 1) rates, None when no member drops out
     noise: torch.Tensor | None  # (M, 1, 1) input noise std or None
     grad: torch.Tensor  # (M, P) the gradient the step writes
     step: TrainStep
@@ -277,7 +277,7 @@ class StackedTrainer:
         # The step writes gradients into this matrix; params and state are updated in place.
         grad = torch.zeros_like(self.params)
         step = TrainStep(cfg.architecture, self.params, grad)
-        dropout = hyper["dropout"][:, :, None] if used["dropout"] else None
+        dropout = rng.dropout_rates(hyper["dropout"][:, :, None]) if used["dropout"] else None
         noise = hyper["noise_std"][:, :, None] if used["noise_std"] else None
         mode = _step_mode(device)
         optimizer = OPTIMIZERS[cfg.optimizer]
@@ -330,11 +330,17 @@ class StackedTrainer:
         step_keys_base = rng.member_keys(self.seeds, epoch)
         n_min = int(n_train.min())
         loss_sum = torch.zeros(m, dtype=dtype, device=device)
+        counters = torch.arange(n_steps, device=device)[:, None]
+        n_hidden = len(cfg.architecture.hidden_layer_sizes)
+        # Every step's dropout keys of every layer, at once: (n_steps, L, M).
+        dropout_keys = (rng.layer_keys(rng.member_keys(step_keys_base, counters), n_hidden)
+                        if plan.dropout is not None or static is not None else None)
+        if static is None and dropout_keys is not None:
+            dropout_keys = rng.as_int32(dropout_keys)
         if static is not None:
-            # Every step's dropout and noise keys, drawn as the eager loop draws them, at once.
-            counters = torch.arange(n_steps, device=device)[:, None]
-            static_keys = torch.stack([rng.member_keys(step_keys_base, counters),
-                                       rng.member_keys(step_keys_base, counters, rng.NOISE)], 1)
+            # ... and the noise keys, drawn as the eager loop draws them: (n_steps, L + 1, M).
+            static_keys = torch.cat([dropout_keys, rng.member_keys(
+                step_keys_base, counters, rng.NOISE)[:, None]], 1)
             loss_sum = static.loss_sum.zero_()
         for s in range(n_steps):
             cols = slice(s * batch, (s + 1) * batch)
@@ -352,11 +358,10 @@ class StackedTrainer:
                                                 x.shape[1:], dtype)
             every_row_real = (s + 1) * batch <= n_min
             valid = None if every_row_real else real[:, cols, None].to(dtype)
-            step_keys = rng.member_keys(step_keys_base, s) if plan.dropout is not None else None
             _, batch_loss, new_buffers = plan.step(
                 self.buffers, x, y,
                 None if plan.weights is None and every_row_real else batch_weight[:, cols, None],
-                valid, plan.dropout, step_keys)
+                valid, plan.dropout, None if dropout_keys is None else dropout_keys[s])
             self.buffers = update(active_steps[:, s],
                                   None if active_steps_t is None else active_steps_t[:, s, None],
                                   new_buffers)
@@ -909,7 +914,9 @@ class _StaticStep:
         self.capture, self.warmed_up, self.graph = capture, False, None
         m, device = len(trainer.members), trainer.config.device
         self.loss_sum = torch.zeros(m, dtype=trainer.config.dtype, device=device)
-        self.inputs = None  # x, y, weight, valid, keys (2, M), active (M, 1): on the first load
+        # x, y, weight, valid, keys (L + 1, M: dropout's per layer, then noise's), active (M, 1):
+        # made on the first load
+        self.inputs = None
 
     def load(self, x, y, weight, valid, keys, active):
         """Copy one step's inputs into the static buffers."""
@@ -940,9 +947,9 @@ class _StaticStep:
         trainer = self.trainer
         x, y, weight, valid, keys, active = self.inputs
         if self.noise is not None:
-            x = x + self.noise * rng.normal(keys[1], x.shape[1:], x.dtype)
+            x = x + self.noise * rng.normal(keys[-1], x.shape[1:], x.dtype)
         _, batch_loss, new_buffers = self.step(trainer.buffers, x, y, weight, valid, self.dropout,
-                                               keys[0])
+                                               keys[:-1])
         new_buffers = update(None, active, new_buffers)
         if new_buffers is not trainer.buffers:
             trainer.buffers.copy_(new_buffers)
