@@ -13,6 +13,8 @@ import sys
 import uuid
 import warnings
 
+from .jobs import describe_job
+
 __all__ = ["dask_client", "train_on_dask"]
 
 
@@ -80,14 +82,10 @@ def train_on_dask(backend, train_stack, jobs):
 
 
 def _killed_message(error, i, jobs):
-    job = jobs[i]
-    arch = job.config.architecture
     worker = getattr(error.last_worker, "address", error.last_worker)
     return (
-        f"Fused stack {i + 1} of {len(jobs)} ({len(job.members)} candidate x fold fits: "
-        f"hidden_layer_sizes={arch.hidden_layer_sizes}, activation={arch.activation!r}, "
-        f"batch_norm={arch.batch_norm}, optimizer={job.config.optimizer!r}, "
-        f"batch_size={job.config.batch_size}) was not trained: {error.allowed_failures + 1} dask "
+        f"Fused stack {i + 1} of {len(jobs)} ({describe_job(jobs[i])}) was not trained: "
+        f"{error.allowed_failures + 1} dask "
         f"workers died while running it, the last one {worker}, and the scheduler gave up after "
         f"distributed.scheduler.allowed-failures={error.allowed_failures}. A worker usually dies "
         "when it runs out of memory (its nanny stops it above its memory_limit) or when native "

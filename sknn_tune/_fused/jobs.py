@@ -17,7 +17,7 @@ from .._engine import device as engine_device
 from .._engine.device import resolve_device
 from .._engine.sparse_rows import stack_rows
 
-__all__ = ["StackJob", "build_job", "train_stack"]
+__all__ = ["StackJob", "build_job", "describe_job", "train_stack", "untrained"]
 
 
 @dataclass
@@ -103,6 +103,28 @@ def train_stack(job):
     with torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext():
         X, Y = _stacked_inputs(job.blocks, config.dtype, device)
         return _train_members(job, config, X, Y, list(range(len(job.members))))
+
+
+def untrained(job):
+    """What :func:`train_stack` returns for a stack that never trained because training was
+    interrupted (Ctrl-C): each member as initialised, marked interrupted."""
+    members = []
+    for i, member in enumerate(job.members):
+        trainer = (StackedTrainer(job.config, [member]) if job.starts[i] is None
+                   else job.starts[i].continued_as(member, job.config.device))
+        trainer.interrupted = True
+        members.append(trainer)
+    return members, 0
+
+
+def describe_job(job):
+    """``"6 candidate x fold fits: hidden_layer_sizes=..., batch_size=32"``: what an error
+    about a stack names."""
+    arch = job.config.architecture
+    return (f"{len(job.members)} candidate x fold fits: "
+            f"hidden_layer_sizes={arch.hidden_layer_sizes}, activation={arch.activation!r}, "
+            f"batch_norm={arch.batch_norm}, optimizer={job.config.optimizer!r}, "
+            f"batch_size={job.config.batch_size}")
 
 
 def _stacked_inputs(blocks, dtype, device):

@@ -1,13 +1,14 @@
-"""Where stacks train: this process, its threads, the active joblib backend's workers, a dask
-cluster, or the GPUs; all behind one :meth:`Workers.run`.
+"""Where stacks train: this process, its threads, worker processes, the active joblib backend's
+workers, a dask cluster, or the GPUs; all behind one :meth:`Workers.run`.
 
-Without a joblib backend context, stacks train in this process: on the CPU in ``n_jobs``
-threads (None: as many as torch has intra-op threads), one stack each with one torch thread; on
-GPUs one stack after another, or in ``n_jobs`` threads (one thread per device by default when
-stacks spread over several GPUs). Under a backend context (``parallel_config(backend=...)``:
-loky, dask, ray) the stacks are that backend's tasks, with ``n_jobs`` workers (None: the
-context's). Stacks whose estimator says ``device='auto'`` or ``'cuda'`` are spread round-robin
-over the CUDA devices the worker sees.
+Without a joblib backend context, CPU stacks train on ``n_jobs`` cores (None: as many as torch
+has intra-op threads): a batch with enough to train (``processes.PROCESS_MIN_STEPS``) in
+that many worker processes (:mod:`.processes`), a smaller one in as many threads of this
+process, one stack each with one torch thread. On GPUs the stacks train one after another, or
+in ``n_jobs`` threads (one thread per device by default when stacks spread over several GPUs).
+Under a backend context (``parallel_config(backend=...)``: loky, dask, ray) the stacks are that
+backend's tasks, with ``n_jobs`` workers (None: the context's). Stacks whose estimator says
+``device='auto'`` or ``'cuda'`` are spread round-robin over the CUDA devices the worker sees.
 """
 
 import contextlib
@@ -18,6 +19,7 @@ from joblib import Parallel, delayed
 from joblib.parallel import get_active_backend
 
 from .._engine import device as engine_device
+from . import processes
 from .dask import dask_client, train_on_dask
 from .jobs import train_stack
 
@@ -33,6 +35,8 @@ class Workers:
         # the n_jobs of the parallel_config / parallel_backend context, if any.
         self.backend = get_active_backend(prefer="threads")[0]
         self._context_n_jobs = get_active_backend()[1]
+        # A backend the user chose (parallel_config(backend=...)) is the same whatever we prefer.
+        self._chosen_backend = type(get_active_backend(prefer="processes")[0]) is type(self.backend)
 
     def requested_jobs(self):
         """``n_jobs``, else the ``n_jobs`` of the backend context, else None."""
@@ -67,11 +71,27 @@ class Workers:
                   else self.backend.effective_n_jobs(n_jobs))
         return max(1, min(wanted, os.cpu_count() or 1))
 
+    def process_workers(self, jobs):
+        """How many worker processes train ``jobs``: one per core :meth:`cpu_threads` gives
+        (at most one per stack) for CPU stacks with at least ``PROCESS_MIN_STEPS`` steps in all,
+        without a backend of the user's; 0 (here) otherwise."""
+        if (self._chosen_backend or len(jobs) < 2 or engine_device.available_devices()
+                or any(job.config.device.type != "cpu" for job in jobs)):
+            return 0
+        cores = self.cpu_threads()
+        if cores < 2 or sum(map(processes.stack_steps, jobs)) < processes.PROCESS_MIN_STEPS:
+            return 0
+        return min(cores, len(jobs))
+
     def run(self, jobs, n_jobs, stack_threads=None):
-        """``[train_stack(job) for job in jobs]`` on these workers: ``n_jobs`` of them, each
-        stack's ops on ``stack_threads`` torch threads when given."""
+        """``[train_stack(job) for job in jobs]`` on these workers: worker processes when
+        :meth:`process_workers` says so, else ``n_jobs`` of the backend's, each stack's ops on
+        ``stack_threads`` torch threads when given."""
         if dask_client(self.backend) is not None:  # see .dask: joblib hangs on lost workers
             return train_on_dask(self.backend, train_stack, jobs)
+        n_processes = self.process_workers(jobs)
+        if n_processes:
+            return processes.train_in_processes(jobs, n_processes)
         # Threads on the CPU share the cores out: one torch thread each when there are as many
         # stacks, or every op's thread pool competes with the other stacks' for the same cores.
         with (_torch_threads(stack_threads) if stack_threads is not None
