@@ -37,6 +37,18 @@ fused search (cProfile, and torch.profiler's operator table). Results go to
 n_informative=10, n_classes=4)``, MLP 20-64-32-4, 8 epochs, 16 candidates x 3 folds (the other
 options still override it; unlike the issue's, X is scaled once up front, no pipeline).
 
+``--workload random`` (``_random_workload.py``, whose docstring has the details) is a randomized
+search over structure and numbers instead: ``make_classification(8000, 20, n_informative=12,
+n_classes=4)`` through ``make_pipeline(StandardScaler(), MLPClassifier(max_epochs=15,
+patience=None))``, 40 candidates x 5 folds drawn from 5 hidden-layer shapes, 3 activations, 4 batch
+sizes, adam / momentum and continuous lr, weight decay and dropout; ``FusedRandomizedSearchCV``
+against ``RandomizedSearchCV(n_jobs=-1)`` over the same pipeline (``cv_results_`` compared) and over
+scikit-learn's MLP (its own space: no elu, no dropout), the stacks the fused search trained, the
+GEMM floor of all its fits per core, and PASS/FAIL on the targets (fused >= 1.5x and >= 3x faster,
+fused ÷ floor <= 2.5). It takes its own options (``--candidates``, ``--folds``, ``--epochs``,
+``--repeats``, ``--skip fused,ours,sklearn``, ``--max-settle``: see ``--workload random --help``)
+and writes ``search_<device>_random.json``.
+
 **The GEMM floor.** In the same run, after the searches, the matrix products of one training step
 (forward ``baddbmm``, weight-gradient and input-gradient ``bmm`` per layer, see
 ``_common.gemm_floor``) are timed alone, as one ``bmm`` over the stack, at each stack size M the
@@ -510,10 +522,11 @@ def parse_skip(text):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workload", choices=tuple(WORKLOADS), default="B",
+    parser.add_argument("--workload", choices=(*WORKLOADS, "random"), default="B",
                         help="B (default: 20000 x 40, 40-128-64-5, 20 epochs, 32 x 5) or small "
                              "(4000 x 20, 20-64-32-4, 8 epochs, 16 x 3); the options below "
-                             "override its sizes")
+                             "override its sizes. random: the randomized search of "
+                             "_random_workload.py, with its own options (--workload random --help)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="device of sknn_tune and skorch (default auto: cuda when present)")
     parser.add_argument("--n-samples", type=int, help="rows (B: 20000, small: 4000)")
@@ -560,7 +573,18 @@ def parse_args(argv=None):
     return args
 
 
+def wants_random(argv=None):
+    """Whether the command line asks for ``--workload random`` (its own options and main)."""
+    peek = argparse.ArgumentParser(add_help=False)
+    peek.add_argument("--workload")
+    return peek.parse_known_args(argv)[0].workload == "random"
+
+
 def main(argv=None):
+    if wants_random(argv):
+        import _random_workload
+
+        return _random_workload.main(argv)
     args = parse_args(argv)
     device = detect_device() if args.device == "auto" else args.device
     with limit_threads(args.threads):

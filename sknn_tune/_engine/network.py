@@ -2,7 +2,8 @@
 
 Layer ``l`` has weights ``(M, in, out)`` and bias ``(M, 1, out)`` (views into the flat matrix), so a
 layer of all members is one ``torch.baddbmm``. Hidden layers are Linear -> [BatchNorm] -> activation
--> [dropout]. The backward pass is written out (a few ``bmm``s per layer): on CPU autograd's per-op
+-> [dropout]. Members may differ in their activation (``Architecture.activation`` a tuple, one per
+member): each run of members with the same one is one call of its kernel on their rows. The backward pass is written out (a few ``bmm``s per layer): on CPU autograd's per-op
 overhead costs more than the arithmetic, and the same step is what a CUDA graph replays.
 """
 
@@ -33,9 +34,17 @@ class Architecture:
     n_features: int
     hidden_layer_sizes: tuple
     n_outputs: int
-    activation: str
+    activation: str | tuple  # one for every member, or a tuple of each member's (a mixed stack)
     batch_norm: bool
     loss: str
+
+    def activations(self, m):
+        """The activation of each of ``m`` members."""
+        if isinstance(self.activation, str):
+            return (self.activation,) * m
+        if len(self.activation) != m:
+            raise ValueError(f"{len(self.activation)} activations for {m} members")
+        return self.activation
 
     @property
     def layer_sizes(self):
@@ -72,6 +81,26 @@ class Architecture:
         return mask
 
 
+def activation_runs(arch, m):
+    """``[(Activation, slice of members)]``: the runs of consecutive members of ``m`` that share
+    an activation (one run when they all do)."""
+    runs, start = [], 0
+    names = arch.activations(m)
+    for i in range(1, m + 1):
+        if i == m or names[i] != names[start]:
+            runs.append((ACTIVATIONS[names[start]], slice(start, i)))
+            start = i
+    return runs
+
+
+def _per_run(runs, function, *tensors):
+    """``function(activation, *tensors)`` of each run's rows of the ``(M, ...)`` tensors, joined
+    (the whole tensors at once when there is one run)."""
+    if len(runs) == 1:
+        return function(runs[0][0], *tensors)
+    return torch.cat([function(act, *(t[rows] for t in tensors)) for act, rows in runs])
+
+
 def split_flat(flat, layout):
     """Views of ``flat`` (M, P) as ``{(name, layer): (M, *shape)}``."""
     views, offset = {}, 0
@@ -84,11 +113,12 @@ def split_flat(flat, layout):
 
 def initial_parameters(arch, seeds, inits, dtype, device):
     """Draw every member's initial flat parameters from its own seed and initialiser name."""
-    act = ACTIVATIONS[arch.activation]
     m = len(seeds)
     flat = torch.zeros(m, arch.row_width(), dtype=dtype, device=device)
     views = split_flat(flat, arch.parameter_layout())
-    resolved = [AUTO_INIT[act.init_family] if init == "auto" else init for init in inits]
+    activations = arch.activations(m)
+    resolved = [AUTO_INIT[ACTIVATIONS[act].init_family] if init == "auto" else init
+                for init, act in zip(inits, activations)]
     for name, layer, shape in arch.parameter_layout():
         if name == "bn_weight":
             views[name, layer].fill_(1.0)
@@ -104,9 +134,11 @@ def initial_parameters(arch, seeds, inits, dtype, device):
         def draw(kind, keys=keys, shape=shape):
             return (rng.uniform if kind == "uniform" else rng.normal)(keys, shape, dtype)
 
-        for init in set(resolved) & set(registry):
-            rows = [i for i, name_i in enumerate(resolved) if name_i == init]
-            values = registry[init](draw, fan_in, fan_out, arch.activation)
+        for init, act in set(zip(resolved, activations)):
+            if init not in registry:
+                continue
+            rows = [i for i in range(m) if (resolved[i], activations[i]) == (init, act)]
+            values = registry[init](draw, fan_in, fan_out, act)
             views[name, layer][rows] = values[rows]
     return flat
 
@@ -139,7 +171,7 @@ def forward_eval(arch, flat, buffers, x):
     """Raw outputs ``(M, n, k)`` for inputs ``x`` ``(M, n, d)`` (or ``(1, n, d)`` broadcast)."""
     p = split_flat(flat, arch.parameter_layout())
     stats = split_buffers(buffers, arch)
-    act = ACTIVATIONS[arch.activation].forward
+    runs = activation_runs(arch, flat.shape[0])
     h = x.expand(flat.shape[0], -1, -1) if x.shape[0] != flat.shape[0] else x
     n_hidden = len(arch.hidden_layer_sizes)
     for layer in range(n_hidden):
@@ -148,9 +180,17 @@ def forward_eval(arch, flat, buffers, x):
         if arch.batch_norm:
             mean, var = stats[layer]
             z = (z - mean) * torch.rsqrt(var + BN_EPS) * p["bn_weight", layer] + p["bn_bias", layer]
-        h = act(z)
+        h = _per_run(runs, _forward, z)
     return first_layer(h, p["weight", n_hidden], p["bias", n_hidden]) if n_hidden == 0 else \
         torch.baddbmm(p["bias", n_hidden], h, p["weight", n_hidden])
+
+
+def _forward(activation, z):
+    return activation.forward(z)
+
+
+def _backward(activation, g, z, a):
+    return activation.backward(g, z, a)
 
 
 class TrainStep:
@@ -179,7 +219,7 @@ class TrainStep:
     def __init__(self, arch, params, grad):
         self.arch = arch
         self.layout = arch.parameter_layout()
-        self.activation = ACTIVATIONS[arch.activation]
+        self.runs = activation_runs(arch, params.shape[0])
         self.loss = LOSSES[arch.loss]
         self.grad = grad
         self.p = split_flat(params, self.layout)
@@ -214,7 +254,7 @@ class TrainStep:
                 z, cache, running = self._batch_norm(z, p, layer, stats[layer], valid, n_valid)
                 bn_cache.append(cache)
                 new_stats += running
-            a = self.activation.forward(z)
+            a = _per_run(self.runs, _forward, z)
             pre_acts.append(z)
             outputs.append(a)
             if dropout is not None:
@@ -252,7 +292,7 @@ class TrainStep:
             g = torch.bmm(g, self.weights_t[layer])
             if dropout is not None:
                 g = g * masks[layer - 1]
-            g = self.activation.backward(g, pre_acts[layer - 1], outputs[layer - 1])
+            g = _per_run(self.runs, _backward, g, pre_acts[layer - 1], outputs[layer - 1])
             if arch.batch_norm:
                 g = self._batch_norm_backward(g, p, layer - 1, bn_cache[layer - 1], grads, valid,
                                               self._write)

@@ -57,7 +57,9 @@ HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_score", "lr", "second
 
 @dataclass(frozen=True)
 class StackConfig:
-    """What members of one stack share. Candidates that differ here train in different stacks."""
+    """What members of one stack share. Candidates that differ here train in different stacks,
+    except in the activation: a mixed stack's ``architecture.activation`` is a tuple, each
+    member's (:meth:`join`, :meth:`select`)."""
 
     architecture: Architecture
     optimizer: str
@@ -65,6 +67,30 @@ class StackConfig:
     metric: str  # validation score: a key of metrics.METRICS ('accuracy', 'subset_accuracy', 'r2')
     dtype: torch.dtype
     device: torch.device
+
+    def shared(self):
+        """This configuration without what members of one stack may differ in: the stacks of
+        configurations with the same ``shared()`` can be joined."""
+        return replace(self, architecture=replace(self.architecture, activation=None))
+
+    def select(self, indices, m):
+        """The configuration of the members at ``indices`` of a stack of ``m``."""
+        names = self.architecture.activations(m)
+        return self._with_activations([names[i] for i in indices])
+
+    @staticmethod
+    def join(parts):
+        """The configuration of a stack of the members of ``parts``, ``[(config, m)]`` in order;
+        they must share everything but the activation."""
+        first = parts[0][0]
+        if any(config.shared() != first.shared() for config, _ in parts):
+            raise ValueError("only stacks that differ in nothing but the activation can be joined")
+        return first._with_activations(
+            [name for config, m in parts for name in config.architecture.activations(m)])
+
+    def _with_activations(self, names):
+        activation = names[0] if len(set(names)) == 1 else tuple(names)
+        return replace(self, architecture=replace(self.architecture, activation=activation))
 
 
 @dataclass(frozen=True)
@@ -619,10 +645,11 @@ class StackedTrainer:
         (what a validation ``monitor`` scores); ``members`` (indices) predicts only those.
         """
         params, buffers = (self.params, self.buffers) if live else self.final_parameters()
+        arch = self.config.architecture
         if members is not None:
             idx = torch.as_tensor(np.asarray(members), device=params.device)
             params, buffers = params[idx], buffers[idx]
-        arch = self.config.architecture
+            arch = self.config.select(list(members), len(self.members)).architecture
         rows = PREDICT_CHUNK_ROWS["cpu" if params.device.type == "cpu" else "other"]
         chunks = [forward_eval(arch, params, buffers, X[None, start:start + rows])
                   for start in range(0, X.shape[0], rows)]
@@ -647,7 +674,8 @@ class StackedTrainer:
         take = (slice(int(host_idx[0]), int(host_idx[0]) + 1) if host_idx.shape == (1,)
                 else host_idx)
         return self._from_parts(
-            self.config, [self.members[i] for i in host_idx], self.tensors.select(take),
+            self.config.select(host_idx.tolist(), len(self.members)),
+            [self.members[i] for i in host_idx], self.tensors.select(take),
             self.progress.select(take),
             [{name: column[take].copy() for name, column in entry.items()}
              for entry in self.log],
@@ -655,17 +683,18 @@ class StackedTrainer:
 
     @classmethod
     def stack(cls, trainers):
-        """One trainer holding the members of ``trainers`` (same ``config``), in order.
+        """One trainer holding the members of ``trainers`` (configurations that may differ only
+        in the activation, :meth:`StackConfig.join`), in order.
 
         The inverse of :meth:`select`: a fused search stacks fresh members and members that
         continue from an earlier round into one stack. Logs are aligned by padding each trainer's
         log with epochs in which its members did not train.
         """
-        first = trainers[0]
-        if any(t.config != first.config for t in trainers):
+        if any(t.config.shared() != trainers[0].config.shared() for t in trainers):
             raise ValueError("only trainers of one stack configuration can be stacked")
+        config = StackConfig.join([(t.config, len(t.members)) for t in trainers])
         return cls._from_parts(
-            first.config, [m for t in trainers for m in t.members],
+            config, [m for t in trainers for m in t.members],
             MemberTensors.concat([t.tensors for t in trainers]),
             MemberProgress.concat([t.progress for t in trainers]),
             _stacked_logs(trainers), any(t.interrupted for t in trainers))

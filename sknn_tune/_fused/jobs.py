@@ -70,8 +70,9 @@ def build_job(chunk, slot, resumable):
     scorers = None
     if chunk[0].plan.monitor is not None:
         scorers = [planned.plan.monitor for planned in chunk]
-    job = StackJob(chunk[0].plan.config, members, data, [block for _, block in blocks.values()],
-                   starts, scorers, chunk[0].spread, slot)
+    config = StackConfig.join([(planned.plan.config, 1) for planned in chunk])
+    job = StackJob(config, members, data, [block for _, block in blocks.values()], starts,
+                   scorers, chunk[0].spread, slot)
     return job, rows
 
 
@@ -110,7 +111,8 @@ def untrained(job):
     interrupted (Ctrl-C): each member as initialised, marked interrupted."""
     members = []
     for i, member in enumerate(job.members):
-        trainer = (StackedTrainer(job.config, [member]) if job.starts[i] is None
+        trainer = (StackedTrainer(job.config.select([i], len(job.members)), [member])
+                   if job.starts[i] is None
                    else job.starts[i].continued_as(member, job.config.device))
         trainer.interrupted = True
         members.append(trainer)
@@ -179,17 +181,21 @@ def _fit_members(job, config, X, Y, indices):
     # Fresh members next to each other start as one trainer: each member draws its own initial
     # weights from its seed either way, and a trainer per member costs more than its setup.
     starts, fresh = [], []
+
+    def start_fresh():
+        if fresh:
+            starts.append(StackedTrainer(config.select(fresh, len(job.members)),
+                                         [job.members[i] for i in fresh]))
+            fresh.clear()
+
     for i in indices:
         if job.starts[i] is None:
-            fresh.append(job.members[i])
+            fresh.append(i)
             continue
-        if fresh:
-            starts.append(StackedTrainer(config, fresh))
-            fresh = []
+        start_fresh()
         # A copy: the search keeps its own.
         starts.append(job.starts[i].continued_as(job.members[i], config.device))
-    if fresh:
-        starts.append(StackedTrainer(config, fresh))
+    start_fresh()
     trainer = StackedTrainer.stack(starts)
     before = int(trainer.epochs_done.sum())
     monitor = None

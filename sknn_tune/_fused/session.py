@@ -133,7 +133,7 @@ class Session:
 
     def _group_key(self, member):
         plan = member.plan
-        return packing.group_key(plan.config, plan.monitor is not None, member.spread,
+        return packing.group_key(plan.config.shared(), plan.monitor is not None, member.spread,
                                  id(member.block), member.block.nbytes)
 
     def _capacity(self, member):
@@ -154,8 +154,11 @@ class Session:
     def _pack(self, planned):
         """The stacks (lists of planned members) of this batch, split for the workers."""
         keys = [self._group_key(member) for member in planned]
-        stacks = [[planned[i] for i in stack] for stack in packing.pack(
-            keys, lambda i: self._capacity(planned[i]), self.max_members is not None)]
+        # Members of one activation side by side: each run of them is one kernel call a layer.
+        stacks = [sorted((planned[i] for i in stack),
+                         key=lambda member: member.plan.config.architecture.activation)
+                  for stack in packing.pack(keys, lambda i: self._capacity(planned[i]),
+                                            self.max_members is not None)]
         devices = engine_device.available_devices()
         if len(devices) > 1:
             stacks = packing.split_stacks(stacks, len(devices),
