@@ -13,6 +13,7 @@ of a member (stacked or alone, eager or static) agree within the design's tolera
 
 import math
 import pickle
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -707,6 +708,35 @@ def test_fusion_invariance_of_the_column_update(optimizer, monkeypatch):
     for i in range(len(members)):
         alone = StackedTrainer(config, [members[i]]).fit(X, Y, [data[i]])
         _assert_same_member(fused, i, alone, 0, atol=0)
+
+
+@pytest.mark.parametrize("batch_norm", [False, True], ids=["plain", "bn"])
+def test_members_of_different_activations_share_a_stack(batch_norm):
+    # A mixed stack: runs of members with their own activation (init='auto' resolves per member:
+    # the sklearn init's gain depends on it), each ends exactly where it ends alone; selecting
+    # one gives its own single-activation configuration, and stacking them back the mixed one.
+    X, Y = _classification_data()
+    names = ("sigmoid", "relu", "relu", "tanh", "gelu")
+    members, data = _fusion_members(), _fusion_data(len(X))
+    shared = _stack("adam", batch_norm=batch_norm)
+    config = StackConfig.join([(replace(shared, architecture=replace(
+        shared.architecture, activation=name)), 1) for name in names])
+    assert config.architecture.activation == names
+    fused = StackedTrainer(config, members).fit(X, Y, data)
+    assert len(set(fused.epochs_done)) >= 3 and not fused.diverged.any()
+    alone = []
+    for i, name in enumerate(names):
+        own = replace(shared, architecture=replace(shared.architecture, activation=name))
+        alone.append(StackedTrainer(own, [members[i]]).fit(X, Y, [data[i]]))
+        picked = fused.select([i])
+        assert picked.config == own
+        _assert_same_member(fused, i, alone[i], 0, atol=0)
+        assert torch.equal(fused.predict(X)[i], alone[i].predict(X)[0])
+        assert torch.equal(fused.predict(X, members=[i])[0], alone[i].predict(X)[0])
+    assert StackedTrainer.stack(alone).config == config
+    assert fused.select([1, 2]).config.architecture.activation == "relu"
+    with pytest.raises(ValueError, match="only trainers of one stack configuration"):
+        StackedTrainer.stack([alone[0], StackedTrainer(_stack("sgd"), members[:1])])
 
 
 @pytest.mark.parametrize("batch_norm", [False, True], ids=["plain", "bn"])

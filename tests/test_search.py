@@ -198,7 +198,7 @@ def assert_candidates_differ(search, key="mean_test_score"):
 # 1. equivalence with scikit-learn's searches
 
 # Lists of grids: many hyperparameters, few candidates. Each structural change (layers,
-# activation, optimizer, batch size, batch norm) is a stack of its own.
+# optimizer, batch size, batch norm) is a stack of its own.
 CLF_GRID = [
     {"lr": [3e-3]},
     {"hidden_layer_sizes": [(16, 8)], "activation": ["tanh"]},
@@ -283,8 +283,8 @@ def test_each_fit_trained_once_and_epochs_counted(trained):
     search = FusedGridSearchCV(clf(max_epochs=7), grid, cv=3)
     calls = fit_logged(search, trained, X, y)
     assert_trained_once(search, calls)
-    # Two stacks (one per activation), each of 3 candidates x 3 folds.
-    assert sorted(t.members for t in calls.fused()) == [9, 9]
+    # One stack of 6 candidates x 3 folds: relu and tanh members train side by side.
+    assert sorted(t.members for t in calls.fused()) == [18]
     assert search.n_member_epochs_ == 6 * 3 * 7
     assert calls.plain()[0].epochs == 7  # the refit
 
@@ -596,7 +596,8 @@ def test_max_members_does_not_change_results(trained):
     assert [t.members for t in calls_one.fused()] == [1] * (8 * 3)
     many = FusedGridSearchCV(clf(), INVARIANCE_GRID, cv=3, return_train_score=True)
     calls_many = fit_logged(many, trained, X, y)
-    assert sorted(t.members for t in calls_many.fused()) == [12, 12]
+    # Both activations in one stack, each member as it trains alone.
+    assert sorted(t.members for t in calls_many.fused()) == [24]
     assert_same_search(many, one, X)
     assert_candidates_differ(many)
     assert one.n_member_epochs_ == many.n_member_epochs_ == 8 * 3 * 5

@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import make_classification
 
 from sknn_tune import FusedGridSearchCV, MLPClassifier
@@ -12,18 +13,21 @@ from sknn_tune._engine import device as engine_device
 from sknn_tune._fused import processes, workers
 
 X, Y = make_classification(150, 5, n_informative=3, n_redundant=0, n_classes=3, random_state=0)
-GRID = {"lr": [3e-3, 3e-2], "activation": ["relu", "tanh"]}  # two stacks of 2 x 3 members
+GRID = {"lr": [3e-3, 3e-2], "batch_size": [16, 32]}  # two stacks of 2 x 3 members
 
 
 def search(**params):
-    est = MLPClassifier((8,), max_epochs=4, batch_size=32, random_state=0, device="cpu")
+    est = MLPClassifier((8,), max_epochs=4, random_state=0, device="cpu")
     return FusedGridSearchCV(est, GRID, cv=3, return_train_score=True, **params)
 
 
 @pytest.fixture
 def process_calls(monkeypatch):
-    """Every batch with two or more stacks trains in two worker processes; the calls made."""
+    """Every batch with two or more stacks trains in two worker processes (n_jobs=None: as
+    many as torch's threads, two here); the calls made."""
     monkeypatch.setattr(processes, "PROCESS_MIN_STEPS", 0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
     monkeypatch.setattr(workers.os, "cpu_count", lambda: 2)
     monkeypatch.setattr(engine_device, "available_devices", lambda: [])
     calls = []
@@ -34,7 +38,8 @@ def process_calls(monkeypatch):
         return original(jobs, n_workers)
 
     monkeypatch.setattr(processes, "train_in_processes", train)
-    return calls
+    yield calls
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +64,8 @@ def test_worker_processes_give_the_results_of_one_process(process_calls, referen
 
 
 def test_small_batches_and_one_job_train_in_this_process(monkeypatch, reference):
-    # The default threshold: 2 stacks x 4 epochs x 4 steps are far too few to start workers.
+    # The default threshold: 2 stacks x 4 epochs x at most 7 steps are far too few to start
+    # workers.
     calls = []
     monkeypatch.setattr(processes, "train_in_processes", lambda *args: calls.append(args))
     assert_same_results(search(n_jobs=-1).fit(X, Y), reference)
@@ -69,12 +75,12 @@ def test_small_batches_and_one_job_train_in_this_process(monkeypatch, reference)
 
 
 def _dies(flag, always=False):
-    """``processes._train_indexed`` whose first call (or, with ``always``, every call on a tanh
-    stack) kills its worker process: a nested function, so loky pickles it by value."""
+    """``processes._train_indexed`` whose first call (or, with ``always``, every call on a stack
+    of batch size 16) kills its worker process: a nested function, so loky pickles it by value."""
     train_stack = processes.train_stack
 
     def train(i, job):
-        if always and job.config.architecture.activation == "tanh":
+        if always and job.config.batch_size == 16:
             os._exit(1)
         if not always:
             try:
@@ -102,7 +108,7 @@ def test_a_stack_whose_workers_keep_dying_fails_clearly(process_calls, monkeypat
     monkeypatch.setattr(processes, "_train_indexed", _dies(tmp_path / "never", always=True))
     with pytest.raises(RuntimeError, match=r"a worker process died while training them, and "
                        r"again .*stack [12] of 2 \(6 candidate x fold fits: hidden_layer_sizes="
-                       r"\(8,\), activation='tanh'.*n_jobs=1"):
+                       r"\(8,\), activation='relu'.*batch_size=16\).*n_jobs=1"):
         search(n_jobs=2).fit(X, Y)
 
 

@@ -2,9 +2,10 @@
 
 Layer ``l`` has weights ``(M, in, out)`` and bias ``(M, 1, out)`` (views into the flat matrix), so a
 layer of all members is one ``torch.baddbmm``. Hidden layers are Linear -> [BatchNorm] -> activation
--> [dropout]. Members may differ in their activation (``Architecture.activation`` a tuple, one per
-member): each run of members with the same one is one call of its kernel on their rows. The backward pass is written out (a few ``bmm``s per layer): on CPU autograd's per-op
-overhead costs more than the arithmetic, and the same step is what a CUDA graph replays.
+-> [dropout]. Members may differ in their activation (``Architecture.activation`` a tuple, one
+per member): each run of members with the same one is one call of its kernel on their rows. The
+backward pass is written out (a few ``bmm``s per layer): on CPU autograd's per-op overhead costs
+more than the arithmetic, and the same step is what a CUDA graph replays.
 """
 
 import itertools
