@@ -711,32 +711,39 @@ def test_fusion_invariance_of_the_column_update(optimizer, monkeypatch):
 
 
 @pytest.mark.parametrize("batch_norm", [False, True], ids=["plain", "bn"])
-def test_members_of_different_activations_share_a_stack(batch_norm):
+def test_members_of_different_activations_and_optimizers_share_a_stack(batch_norm, update_form):
     # A mixed stack: runs of members with their own activation (init='auto' resolves per member:
-    # the sklearn init's gain depends on it), each ends exactly where it ends alone; selecting
-    # one gives its own single-activation configuration, and stacking them back the mixed one.
+    # the sklearn init's gain depends on it) and their own optimizer (its own state, L2 added to
+    # the gradient or AdamW's decoupled decay), each ends exactly where it ends alone; selecting
+    # one gives its own configuration and state, and stacking them back the mixed ones.
     X, Y = _classification_data()
-    names = ("sigmoid", "relu", "relu", "tanh", "gelu")
+    activations = ("sigmoid", "relu", "relu", "tanh", "gelu")
+    optimizers = ("adam", "sgd", "momentum", "adamw", "rmsprop")
     members, data = _fusion_members(), _fusion_data(len(X))
     shared = _stack("adam", batch_norm=batch_norm)
-    config = StackConfig.join([(replace(shared, architecture=replace(
-        shared.architecture, activation=name)), 1) for name in names])
-    assert config.architecture.activation == names
+
+    def own(i):
+        return replace(shared, optimizer=optimizers[i], architecture=replace(
+            shared.architecture, activation=activations[i]))
+
+    config = StackConfig.join([(own(i), 1) for i in range(5)])
+    assert config.architecture.activation == activations and config.optimizer == optimizers
     fused = StackedTrainer(config, members).fit(X, Y, data)
     assert len(set(fused.epochs_done)) >= 3 and not fused.diverged.any()
+    assert set(fused.state) == {"exp_avg", "exp_avg_sq", "momentum_buffer", "square_avg"}
     alone = []
-    for i, name in enumerate(names):
-        own = replace(shared, architecture=replace(shared.architecture, activation=name))
-        alone.append(StackedTrainer(own, [members[i]]).fit(X, Y, [data[i]]))
+    for i in range(5):
+        alone.append(StackedTrainer(own(i), [members[i]]).fit(X, Y, [data[i]]))
         picked = fused.select([i])
-        assert picked.config == own
-        _assert_same_member(fused, i, alone[i], 0, atol=0)
+        assert picked.config == own(i)
+        _assert_same_member(picked, 0, alone[i], 0, atol=0)
         assert torch.equal(fused.predict(X)[i], alone[i].predict(X)[0])
         assert torch.equal(fused.predict(X, members=[i])[0], alone[i].predict(X)[0])
-    assert StackedTrainer.stack(alone).config == config
+    restacked = StackedTrainer.stack(alone)
+    assert restacked.config == config and set(restacked.state) == set(fused.state)
     assert fused.select([1, 2]).config.architecture.activation == "relu"
     with pytest.raises(ValueError, match="only trainers of one stack configuration"):
-        StackedTrainer.stack([alone[0], StackedTrainer(_stack("sgd"), members[:1])])
+        StackedTrainer.stack([alone[0], StackedTrainer(_stack(batch_size=4), members[:1])])
 
 
 @pytest.mark.parametrize("batch_norm", [False, True], ids=["plain", "bn"])

@@ -209,7 +209,7 @@ CLF_GRID = [
 ]
 REG_GRID = [
     {"l1": [1e-3], "noise_std": [0.1]},
-    {"optimizer": ["nesterov"], "lr": [0.01], "momentum": [0.5, 0.9]},
+    {"optimizer": ["nesterov"], "lr": [0.01], "momentum": [0.5, 0.9], "batch_size": [16]},
     {"lr_schedule": ["step", "plateau"], "lr_step": [2], "lr_decay": [0.5], "lr": [1e-2]},
     {"lr_schedule": ["cosine"], "early_stopping": [True], "patience": [1],
      "validation_fraction": [0.2]},

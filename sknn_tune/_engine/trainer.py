@@ -58,39 +58,69 @@ HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_score", "lr", "second
 @dataclass(frozen=True)
 class StackConfig:
     """What members of one stack share. Candidates that differ here train in different stacks,
-    except in the activation: a mixed stack's ``architecture.activation`` is a tuple, each
-    member's (:meth:`join`, :meth:`select`)."""
+    except in the activation and the optimizer: a mixed stack's ``architecture.activation`` and
+    ``optimizer`` may be tuples, each member's (:meth:`join`, :meth:`select`)."""
 
     architecture: Architecture
-    optimizer: str
+    optimizer: str | tuple  # the update rule of every member, or a tuple of each member's
     batch_size: int
     metric: str  # validation score: a key of metrics.METRICS ('accuracy', 'subset_accuracy', 'r2')
     dtype: torch.dtype
     device: torch.device
 
+    def optimizers(self, m):
+        """The optimizer of each of ``m`` members."""
+        if isinstance(self.optimizer, str):
+            return (self.optimizer,) * m
+        if len(self.optimizer) != m:
+            raise ValueError(f"{len(self.optimizer)} optimizers for {m} members")
+        return self.optimizer
+
+    def optimizer_runs(self, m):
+        """``[(Optimizer, slice of members)]``: the runs of consecutive members of ``m`` that
+        share an optimizer (one run when they all do)."""
+        names, runs, start = self.optimizers(m), [], 0
+        for i in range(1, m + 1):
+            if i == m or names[i] != names[start]:
+                runs.append((OPTIMIZERS[names[start]], slice(start, i)))
+                start = i
+        return runs
+
+    def state_names(self, m):
+        """The optimizer state a stack of ``m`` members holds: every name any of them uses."""
+        return tuple(dict.fromkeys(name for optimizer in dict.fromkeys(self.optimizers(m))
+                                   for name in OPTIMIZERS[optimizer].state_names))
+
     def shared(self):
         """This configuration without what members of one stack may differ in: the stacks of
         configurations with the same ``shared()`` can be joined."""
-        return replace(self, architecture=replace(self.architecture, activation=None))
+        return replace(self, optimizer=None,
+                       architecture=replace(self.architecture, activation=None))
 
     def select(self, indices, m):
         """The configuration of the members at ``indices`` of a stack of ``m``."""
-        names = self.architecture.activations(m)
-        return self._with_activations([names[i] for i in indices])
+        activations, optimizers = self.architecture.activations(m), self.optimizers(m)
+        return self._per_member([activations[i] for i in indices],
+                                [optimizers[i] for i in indices])
 
     @staticmethod
     def join(parts):
         """The configuration of a stack of the members of ``parts``, ``[(config, m)]`` in order;
-        they must share everything but the activation."""
+        they must share everything but the activation and the optimizer."""
         first = parts[0][0]
         if any(config.shared() != first.shared() for config, _ in parts):
-            raise ValueError("only stacks that differ in nothing but the activation can be joined")
-        return first._with_activations(
-            [name for config, m in parts for name in config.architecture.activations(m)])
+            raise ValueError("only stacks that differ in nothing but the activation and the "
+                             "optimizer can be joined")
+        return first._per_member(
+            [name for config, m in parts for name in config.architecture.activations(m)],
+            [name for config, m in parts for name in config.optimizers(m)])
 
-    def _with_activations(self, names):
-        activation = names[0] if len(set(names)) == 1 else tuple(names)
-        return replace(self, architecture=replace(self.architecture, activation=activation))
+    def _per_member(self, activations, optimizers):
+        def one_or_each(names):
+            return names[0] if len(set(names)) == 1 else tuple(names)
+
+        return replace(self, optimizer=one_or_each(optimizers), architecture=replace(
+            self.architecture, activation=one_or_each(activations)))
 
 
 @dataclass(frozen=True)
@@ -215,8 +245,7 @@ class StackedTrainer:
             seeds=seeds, params=params, buffers=buffers, best_params=params.clone(),
             best_buffers=buffers.clone(),
             steps=torch.zeros(m, 1, dtype=torch.float32, device=device),
-            state={name: torch.zeros_like(params)
-                   for name in OPTIMIZERS[config.optimizer].state_names})
+            state={name: torch.zeros_like(params) for name in config.state_names(m)})
         self._assign(config, members, tensors, MemberProgress.fresh(m), [], False)
 
     def _assign(self, config, members, tensors, progress, log, interrupted):
@@ -306,13 +335,15 @@ class StackedTrainer:
         dropout = rng.dropout_rates(hyper["dropout"][:, :, None]) if used["dropout"] else None
         noise = hyper["noise_std"][:, :, None] if used["noise_std"] else None
         mode = _step_mode(device)
-        optimizer = OPTIMIZERS[cfg.optimizer]
+        optimizers = [optimizer for optimizer, _ in cfg.optimizer_runs(len(self.members))]
         columns = None
         if mode != "eager" or _column_update(device):
             # Written in place every epoch (a CUDA graph replays the tensors it captured).
+            hyper_names = dict.fromkeys(name for o in optimizers for name in o.hyper_names)
+            decoupled = any(o.decoupled_weight_decay for o in optimizers)
             columns = {"lr": torch.zeros(len(self.members), 1, dtype=cfg.dtype, device=device),
-                       "hyper": {name: self._column(name) for name in optimizer.hyper_names},
-                       "decay": (torch.ones_like(self.params) if optimizer.decoupled_weight_decay
+                       "hyper": {name: self._column(name) for name in hyper_names},
+                       "decay": (torch.ones_like(self.params) if decoupled
                                  and penalties.l2 is not None else None)}
         return _EpochPlan(
             X=X, Y=Y, rows=rows, n_train=n_train, weights=weights,
@@ -607,7 +638,7 @@ class StackedTrainer:
         if config.optimizer != self.config.optimizer:
             self.steps = torch.zeros_like(self.steps)
             self.state = {name: torch.zeros_like(self.params)
-                          for name in OPTIMIZERS[config.optimizer].state_names}
+                          for name in config.state_names(len(self.members))}
         self.config = config
 
     # ----------------------------------------------------------------------------------------
@@ -673,9 +704,13 @@ class StackedTrainer:
         # tensor without building an index tensor for each field.
         take = (slice(int(host_idx[0]), int(host_idx[0]) + 1) if host_idx.shape == (1,)
                 else host_idx)
+        config = self.config.select(host_idx.tolist(), len(self.members))
+        tensors = self.tensors.select(take)
+        names = config.state_names(len(host_idx))
+        if tuple(tensors.state) != names:  # a mixed stack's: only the optimizers selected
+            tensors.state = {name: tensors.state[name] for name in names}
         return self._from_parts(
-            self.config.select(host_idx.tolist(), len(self.members)),
-            [self.members[i] for i in host_idx], self.tensors.select(take),
+            config, [self.members[i] for i in host_idx], tensors,
             self.progress.select(take),
             [{name: column[take].copy() for name, column in entry.items()}
              for entry in self.log],
@@ -693,9 +728,14 @@ class StackedTrainer:
         if any(t.config.shared() != trainers[0].config.shared() for t in trainers):
             raise ValueError("only trainers of one stack configuration can be stacked")
         config = StackConfig.join([(t.config, len(t.members)) for t in trainers])
+        names = config.state_names(sum(len(t.members) for t in trainers))
+        parts = []
+        for t in trainers:  # every part holds the state of every optimizer of the stack
+            state = {name: t.state[name] if name in t.state else torch.zeros_like(t.params)
+                     for name in names}
+            parts.append(replace(t.tensors, state=state))
         return cls._from_parts(
-            config, [m for t in trainers for m in t.members],
-            MemberTensors.concat([t.tensors for t in trainers]),
+            config, [m for t in trainers for m in t.members], MemberTensors.concat(parts),
             MemberProgress.concat([t.progress for t in trainers]),
             _stacked_logs(trainers), any(t.interrupted for t in trainers))
 
@@ -857,36 +897,41 @@ class _EpochUpdate:
 
     def __init__(self, trainer, plan, training, lr_now):
         self.trainer, self.grad, self.penalties = trainer, plan.grad, plan.penalties
-        self.optimizer = OPTIMIZERS[trainer.config.optimizer]
         self.columns = plan.columns
         configs = trainer.members
         lr = lr_now * np.array([c.lr for c in configs], dtype=float)
         params = trainer.params
         lr_t = torch.as_tensor(lr, dtype=params.dtype, device=params.device)[:, None]
-        self.groups = []
         if self.columns is not None:
             self.columns["lr"].copy_(lr_t)
-        else:
-            self.groups = self._groups(trainer, training, lr)
-        self.decay = None
-        if self.optimizer.decoupled_weight_decay and self.penalties.l2 is not None:
-            # AdamW shrinks the weights by lr * weight_decay before its step, as torch.optim does.
-            self.decay = 1.0 - lr_t * self.penalties.l2
-            if self.columns is not None:
-                self.decay = self.columns["decay"].copy_(self.decay)
+        # Per run of members with one optimizer (one run but in a mixed stack): the rule, its
+        # members' rows, AdamW's decay factors and the grouped rule's groups.
+        self.runs = []
+        for optimizer, rows in trainer.config.optimizer_runs(len(configs)):
+            decay = None
+            if optimizer.decoupled_weight_decay and self.penalties.l2 is not None:
+                # AdamW shrinks the weights by lr * weight_decay before its step, as torch.optim
+                # does.
+                decay = 1.0 - lr_t[rows] * self.penalties.l2[rows]
+                if self.columns is not None:
+                    decay = self.columns["decay"][rows].copy_(decay)
+            groups = ([] if self.columns is not None
+                      else self._groups(trainer, optimizer, rows, training, lr))
+            self.runs.append((optimizer, rows, decay, groups))
 
-    def _groups(self, trainer, training, lr):
-        """``[(lr, hyper, member indices, their rows of every matrix)]``, made once per epoch."""
+    def _groups(self, trainer, optimizer, run, training, lr):
+        """``[(lr, hyper, member indices, their rows of every matrix)]`` of the members of
+        ``run`` (a slice), made once per epoch."""
         configs = trainer.members
         groups = {}
-        for i in np.flatnonzero(training):
+        for i in np.flatnonzero(training[run]) + run.start:
             key = (float(lr[i]), *(float(getattr(configs[i], name))
-                                   for name in self.optimizer.hyper_names))
+                                   for name in optimizer.hyper_names))
             groups.setdefault(key, []).append(int(i))
         rows = {"params": trainer.params.unbind(0), "grads": self.grad.unbind(0),
                 "steps": trainer.steps.unbind(0)}
-        rows.update({name: value.unbind(0) for name, value in trainer.state.items()})
-        return [(key[0], dict(zip(self.optimizer.hyper_names, key[1:])), np.array(indices),
+        rows.update({name: trainer.state[name].unbind(0) for name in optimizer.state_names})
+        return [(key[0], dict(zip(optimizer.hyper_names, key[1:])), np.array(indices),
                  {name: [r[i] for i in indices] for name, r in rows.items()})
                 for key, indices in groups.items()]
 
@@ -896,31 +941,34 @@ class _EpochUpdate:
         is the same as an ``(M, 1)`` device column, None when all are. Return the BatchNorm
         buffers."""
         trainer, grad, penalties = self.trainer, self.grad, self.penalties
-        params = trainer.params
-        if penalties.l2 is not None and self.decay is None:
-            grad.addcmul_(penalties.l2, params)
+        params, state = trainer.params, trainer.state
+        for _, rows, decay, _ in self.runs:
+            if penalties.l2 is not None and decay is None:
+                grad[rows].addcmul_(penalties.l2[rows], params[rows])
         if penalties.l1 is not None:
             grad.addcmul_(penalties.l1, torch.sign(params))
         everyone = active is not None and bool(active.all())
-        if everyone:
-            trainer.steps.add_(1.0)
-            if self.decay is not None:
-                params.mul_(self.decay)
-        else:
-            trainer.steps.add_(active_t)
-            if self.decay is not None:
-                params.mul_(torch.where(active_t, self.decay, 1.0))
-        if self.columns is not None:
-            self.optimizer.columns(params, grad, trainer.state, trainer.steps, self.columns["lr"],
-                                   self.columns["hyper"], None if everyone else active_t)
-        for lr, hyper, indices, rows in self.groups:
-            if not everyone:
-                keep = np.flatnonzero(active[indices])
-                if len(keep) == 0:
-                    continue
-                rows = {name: [r[k] for k in keep] for name, r in rows.items()}
-            state = {name: rows[name] for name in self.optimizer.state_names}
-            self.optimizer.update(rows["params"], rows["grads"], state, rows["steps"], lr, hyper)
+        trainer.steps.add_(1.0 if everyone else active_t)
+        for _, rows, decay, _ in self.runs:
+            if decay is not None:
+                params[rows].mul_(decay if everyone else torch.where(active_t[rows], decay, 1.0))
+        for optimizer, rows, _, groups in self.runs:
+            if self.columns is not None:
+                optimizer.columns(
+                    params[rows], grad[rows], {name: state[name][rows]
+                                               for name in optimizer.state_names},
+                    trainer.steps[rows], self.columns["lr"][rows],
+                    {name: self.columns["hyper"][name][rows] for name in optimizer.hyper_names},
+                    None if everyone else active_t[rows])
+            for lr, hyper, indices, member_rows in groups:
+                if not everyone:
+                    keep = np.flatnonzero(active[indices])
+                    if len(keep) == 0:
+                        continue
+                    member_rows = {name: [r[k] for k in keep] for name, r in member_rows.items()}
+                optimizer.update(member_rows["params"], member_rows["grads"],
+                                 {name: member_rows[name] for name in optimizer.state_names},
+                                 member_rows["steps"], lr, hyper)
         if everyone or new_buffers.shape[1] == 0:
             return new_buffers
         return torch.where(active_t, new_buffers, trainer.buffers)

@@ -154,9 +154,11 @@ class Session:
     def _pack(self, planned):
         """The stacks (lists of planned members) of this batch, split for the workers."""
         keys = [self._group_key(member) for member in planned]
-        # Members of one activation side by side: each run of them is one kernel call a layer.
+        # Members of one activation and optimizer side by side: each run of them is one kernel
+        # call a layer, one update rule a step.
         stacks = [sorted((planned[i] for i in stack),
-                         key=lambda member: member.plan.config.architecture.activation)
+                         key=lambda member: (member.plan.config.architecture.activation,
+                                             member.plan.config.optimizer))
                   for stack in packing.pack(keys, lambda i: self._capacity(planned[i]),
                                             self.max_members is not None)]
         devices = engine_device.available_devices()
