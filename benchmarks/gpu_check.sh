@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU proof in one offline command (issue 13): at most 9 minutes on an H100 / H200.
+# The GPU proof in one offline command (issue 13): at most 10 minutes on an H100 / H200.
 #
 #   bash benchmarks/gpu_check.sh            # on the GPU machine, from the repository root or anywhere
 #   bash benchmarks/gpu_check.sh --dry-run  # on the CPU, tiny sizes, same code path (CI runs this)
@@ -19,10 +19,13 @@
 #      extrapolated from 2 candidates), 6. bench_throughput.py (workload A, M = 1, 256, 1024, 4096
 #      as time and memory allow, skorch beside it), 7. bench_step_compile.py (the optimizer
 #      update's grouped vs column form at M = 16, 80; the step eager vs torch.compile and epochs
-#      eager vs CUDA graph at M = 80; its numbers go to benchmarks.log only).
+#      eager vs CUDA graph at M = 80; its numbers go to benchmarks.log only), 8. bench_scale.py
+#      --memory-only, 9. bench_search.py --workload random (heterogeneous: 40 candidates x 5
+#      folds, fused against RandomizedSearchCV(scikit-learn's MLP, n_jobs=-1) on the CPU cores).
 # Output, under $OUT (default benchmarks/results/gpu_check_<UTC timestamp>/), at most 8 plain
-# files in one folder (what the device tool brings back): summary.md, environment.txt, stages.tsv,
-# tests.log, benchmarks.log, single_fit.json, search.json, throughput.json.
+# files in one folder (what the device tool brings back): summary.md (with environment.txt and
+# stages.tsv, which are removed once it is written), tests.log, benchmarks.log, single_fit.json,
+# search.json, throughput.json, scale_memory.json, random.json.
 set -uo pipefail
 
 dry=0
@@ -49,12 +52,12 @@ failed=0
 if [ $dry = 1 ]; then
     device=cpu
     # seconds per stage: install, environment, tests, single fit, search, throughput, step compile,
-    # memory
-    limits=(60 30 60 60 60 60 60 60)
+    # memory, random search
+    limits=(60 30 60 60 60 60 60 60 60)
     threads=(--threads 1)
 else
     device=cuda
-    limits=(30 20 150 50 85 75 50 80)  # 540 s in all
+    limits=(30 20 120 50 85 60 45 70 90)  # 570 s in all
     threads=()
 fi
 
@@ -186,6 +189,7 @@ if [ $dry = 1 ]; then
     throughput=(--n-samples 512 --n-features 64 --members 1 4 --epochs 2 --budget-s 20)
     step_compile=(--dry-run)
     memory=(--rows 20000)
+    random=(--candidates 2 --folds 2 --epochs 1 --floor-repeats 1 --max-settle 0 --skip sklearn)
 else
     single=(--repeats 2 --warmup 1)
     # (no GridSearchCV(ours, n_jobs=-1): a loky worker per core, each starting its own CUDA context)
@@ -193,6 +197,8 @@ else
     throughput=(--members 1 256 1024 4096 --epochs 2 --budget-s 60)
     step_compile=(--members 16 80 --compile-members 80 --repeats 3)
     memory=(--rows 1000000)
+    # (no RandomizedSearchCV(ours, n_jobs=-1): a loky worker per core, each its own CUDA context)
+    random=(--floor-repeats 3 --max-settle 10 --skip ours)
 fi
 stage single_fit "${limits[3]}" "$out/benchmarks.log" "$py" "$here/bench_single_fit.py" \
     --device "$device" "${threads[@]}" "${single[@]}" --out "$out/single_fit.json"
@@ -206,7 +212,12 @@ stage step_compile "${limits[6]}" "$out/benchmarks.log" "$py" "$here/bench_step_
 stage memory "${limits[7]}" "$out/benchmarks.log" "$py" "$here/bench_scale.py" \
     --device "$device" --memory-only "${memory[@]}" --out "$out/scale_memory.json"
 
+stage random "${limits[8]}" "$out/benchmarks.log" "$py" "$here/bench_search.py" \
+    --workload random --device "$device" "${random[@]}" --out "$out/random.json"
+
 # summary ------------------------------------------------------------------------------------
-(cd "$here" && "$py" gpu_check_summary.py "$out") || failed=1
+# (environment.txt and stages.tsv are in summary.md: removed, so that 8 files come back)
+(cd "$here" && "$py" gpu_check_summary.py "$out") && rm -f "$out/environment.txt" "$out/stages.tsv" \
+    || failed=1
 echo "gpu_check: $([ $failed = 0 ] && echo 'all stages passed' || echo 'SOME STAGES FAILED'); files in $out"
 exit $failed

@@ -68,6 +68,26 @@ def search_section(data):
     return out
 
 
+def random_section(data):
+    w = data["workload"]
+    out = [f"### Random search over structure ({w['n_samples']} x {w['n_features']}, "
+           f"{w['n_candidates']} candidates x {w['n_folds']} folds, {data['config']['epochs']} "
+           "epochs; bench_search.py --workload random)\n"]
+    out.append(format_markdown_table(w["results"], [
+        ("name", "contender", ""), ("n_jobs", "n_jobs", ""), ("seconds", "seconds", ".2f"),
+        ("ratio", "÷ fused", ".2f"), ("x_floor", "÷ floor", ".2f"), ("best_score", "best score", ".4f"),
+        ("load_before", "load0", ".2f"), ("load_after", "load1", ".2f"), ("flag", "flag", "")]))
+    stacks = w.get("stack_summary")
+    if stacks:
+        out.append(f"\n{stacks['n_stacks']} stacks of {min(stacks['sizes'])}-{max(stacks['sizes'])} "
+                   f"members; GEMM floor {w['floor']['total_s']} s")
+    for key, verdict in (w.get("targets") or {}).items():
+        out.append(f"\n{key}: {verdict['value']:.2f} (target {verdict['target']}): "
+                   f"{'PASS' if verdict['pass'] else 'FAIL'}")
+    out.append("")
+    return out
+
+
 def throughput_section(data):
     w = data["workload"]
     out = [f"### Throughput, workload A ({w['n_samples']} x {w['n_features']}, MLP "
@@ -105,7 +125,7 @@ def main(folder):
     lines += ["## Results", ""]
     for name, section in (("single_fit.json", single_fit_section), ("search.json", search_section),
                           ("throughput.json", throughput_section),
-                          ("scale_memory.json", memory_section)):
+                          ("scale_memory.json", memory_section), ("random.json", random_section)):
         data = load(folder, name)
         if data is None:
             lines += [f"({name}: none written)", ""]

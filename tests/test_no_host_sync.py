@@ -85,3 +85,50 @@ def test_no_host_sync_inside_an_epoch(epoch_probe, step_mode, sparse, monkeypatc
     assert state["steps"] > 0 and not state["inside"]
     assert calls == []
     assert len(set(search.cv_results_["mean_test_score"].round(9))) > 1
+
+
+SCALAR_READS = ("aten::item", "aten::_local_scalar_dense")
+
+
+def _scalar_reads(n_rows, step_mode, monkeypatch):
+    """The C++-level scalar reads (``aten::item``, ``aten::_local_scalar_dense``: a host sync
+    each on a GPU) of a 2-epoch fit of a mixed stack on ``n_rows`` rows, batch 8."""
+    from torch.profiler import profile
+
+    from sknn_tune._engine import Architecture, MemberConfig, MemberData, StackConfig
+
+    monkeypatch.setattr(trainer, "_step_mode", lambda device: step_mode)
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(n_rows, 5, generator=gen)
+    Y = torch.nn.functional.one_hot(torch.randint(0, 3, (n_rows,), generator=gen), 3).float()
+    arch = Architecture(5, (8, 6), 3, ("relu", "tanh"), False, "softmax_log_loss")
+    config = StackConfig(arch, ("adam", "momentum"), 8, "accuracy", torch.float32,
+                         torch.device("cpu"))
+    members = [MemberConfig(seed=1, dropout=0.2, noise_std=0.1, weight_decay=1e-3, max_epochs=2),
+               MemberConfig(seed=2, lr=0.01, l1=1e-4, max_epochs=2)]
+    rows = np.arange(n_rows)
+    weight = np.random.default_rng(0).uniform(0.5, 2.0, n_rows)
+    data = [MemberData(rows, weight), MemberData(rows[: n_rows // 2])]
+    with profile() as prof:
+        trainer.StackedTrainer(config, members).fit(X, Y, data)
+    return sum(1 for event in prof.events()
+               if event.name in SCALAR_READS and not _inside_cpu_fused_optimizer(event))
+
+
+def _inside_cpu_fused_optimizer(event):
+    """Whether a scalar read is torch's CPU fused optimizer kernel reading a step count: a read
+    of a CPU tensor inside a CPU kernel, no device involved (on a GPU the engine takes the
+    column rules, the "static" variant, whose reads are counted)."""
+    parent = event.cpu_parent
+    while parent is not None:
+        if parent.name.startswith("aten::_fused_"):
+            return True
+        parent = parent.cpu_parent
+    return False
+
+
+@pytest.mark.parametrize("step_mode", ["eager", "static"])
+def test_scalar_reads_do_not_grow_with_the_steps_of_an_epoch(step_mode, monkeypatch):
+    # What the Python-level probe above cannot see: scalar reads inside ATen and torch's Python
+    # layer. Four times the steps per epoch, the same number of reads (they are per epoch).
+    assert _scalar_reads(32, step_mode, monkeypatch) == _scalar_reads(128, step_mode, monkeypatch)

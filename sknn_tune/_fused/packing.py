@@ -40,6 +40,10 @@ GPU_MEMORY_SHARE = 0.5
 # Blocks of rows at most this large are concatenated into one stack's input; larger ones are
 # only ever indexed, by the stacks of their own members.
 CONCAT_MAX_BYTES = 64 * 2**20
+# The trained members a slice of candidates may leave waiting for scikit-learn's scoring pass
+# beyond those that fill the stacks training at once (Session.train): small networks' slices take
+# every candidate of a batch then, whose stacks pack and balance across the workers as a whole.
+SLICE_BYTES = 64 * 2**20
 # Per training row and member, the bytes of an epoch's bookkeeping: the row indices and weights,
 # the permutation's sort keys and order, and the gathered batch rows and weights (int64 and
 # compute-dtype arrays of one row per training row).
@@ -75,6 +79,11 @@ class MemoryModel:
         activations = self.batch_size * (4 * self.hidden_units + self.n_features) * self.itemsize
         rows = self.n_rows * (ROW_INDEX_BYTES + ROW_VALUE_COPIES * self.itemsize)
         return weights + activations + rows
+
+    def kept_bytes(self):
+        """What a trained member holds while it waits to be scored: its parameters, the best
+        epoch's, its optimizer state (two tensors at most) and the gradient's worth of slack."""
+        return 5 * self.row_width * self.itemsize
 
     def step_bytes(self):
         """What one training step touches per member: the cache-resident working set."""

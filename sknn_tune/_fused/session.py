@@ -99,12 +99,17 @@ class Session:
         self.planner.new_batch()
         planned, copies, candidate_keys = [], {}, []
         slots = self.workers.parallel_stacks() if in_slices else math.inf
+        # With the stack size the user's (max_members), slices are exactly the stacks that fill.
+        budget = packing.SLICE_BYTES if in_slices and self.max_members is None else 0
         capacities, filled = {}, 0  # stacks the planned members fill, each of its group's size
+        kept, kept_bytes = {}, 0  # what a trained member of each group holds, and all of them
         for params in candidate_params:
             # A candidate whose folds would overfill the stacks waits for the next slice (an
-            # overfilled slice trains an extra, part-empty stack).
-            if candidate_keys and filled + Fraction(len(splits), min(
-                    capacities.values(), default=1)) > slots:
+            # overfilled slice trains an extra, part-empty stack), unless what waits to be
+            # scored stays within the budget.
+            if (candidate_keys and filled + Fraction(len(splits), min(
+                    capacities.values(), default=1)) > slots
+                    and kept_bytes + len(splits) * max(kept.values(), default=0) > budget):
                 break
             keys = []
             candidate_keys.append(keys)
@@ -115,7 +120,9 @@ class Session:
                 group = self._group_key(member)
                 if group not in capacities:
                     capacities[group] = self._capacity(member)
+                    kept[group] = packing.MemoryModel.of(member.plan.config, 0).kept_bytes()
                 filled += Fraction(1, capacities[group])
+                kept_bytes += kept[group]
                 # Candidates that set the same parameters (overlapping grids) are one fit: train
                 # it once, and give each of them its own copy.
                 keys.append(member.key)
