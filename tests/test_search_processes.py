@@ -2,6 +2,7 @@
 
 import os
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -72,6 +73,23 @@ def test_small_batches_and_one_job_train_in_this_process(monkeypatch, reference)
     monkeypatch.setattr(processes, "PROCESS_MIN_STEPS", 0)
     assert_same_results(search(n_jobs=1).fit(X, Y), reference)
     assert calls == []
+
+
+def _job(hidden, batch_size, n_members, epochs=15, n_rows=6400):
+    """What ``processes.pays`` reads of a stack's job."""
+    config = SimpleNamespace(batch_size=batch_size, architecture=SimpleNamespace(
+        layer_sizes=(20, *hidden, 4)))
+    return SimpleNamespace(config=config, members=[SimpleNamespace(max_epochs=epochs)] * n_members,
+                           data=[SimpleNamespace(train_rows=np.arange(n_rows))] * n_members)
+
+
+def test_processes_pay_for_many_small_steps():
+    small = [_job((64,), 32, 10), _job((32,), 128, 5)]  # 3000 + 750 steps of < 3 MFLOP
+    assert processes.step_flops(small[0]) == 6 * 32 * (20 * 64 + 64 * 4) * 10
+    assert processes.pays(small * 2)
+    assert not processes.pays(small)  # too few steps to start the workers
+    large = [_job((1024, 1024), 256, 40), _job((1024, 1024), 256, 40)]  # GFLOP steps
+    assert not processes.pays(large * 20)
 
 
 def _dies(flag, always=False):

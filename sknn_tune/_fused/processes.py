@@ -15,17 +15,27 @@ stops the workers: the stacks that finished are kept, and the others come back a
 did not train, marked interrupted (each fit warns, as an interrupted plain fit does).
 """
 
+import itertools
+
 from joblib import Parallel, delayed
 from joblib.externals.loky.process_executor import TerminatedWorkerError
 
 from .jobs import describe_job, train_stack, untrained
 
-__all__ = ["PROCESS_MIN_STEPS", "stack_steps", "train_in_processes"]
+__all__ = ["PROCESS_MAX_STEP_FLOPS", "PROCESS_MIN_STEPS", "pays", "stack_steps",
+           "train_in_processes"]
 
 # Below this many stack steps (one step of one stack, summed over a batch's stacks) a batch
 # trains in this process: starting the pool (once per Python session) and sending the jobs cost
 # about a second, what ~5000 steps of a small CPU stack take (~200 us each).
 PROCESS_MIN_STEPS = 5000
+# Above this many floating-point operations in a stack's step (on average over a batch's steps)
+# the step is mostly the kernels' arithmetic, during which threads release the interpreter lock:
+# threads then do as well, without sending the data and the members between processes. Measured
+# on 2 cores: a random search of 5-25 member stacks of (32,)-(128, 64, 32) networks (~3 MFLOP a
+# step) trains 1.6x faster in processes than in threads; workload B's stacks of 80 members of a
+# 40-128-64-5 network (~420 MFLOP a step) 6 % slower (benchmarks/README.md).
+PROCESS_MAX_STEP_FLOPS = 30e6
 
 
 def stack_steps(job):
@@ -34,6 +44,24 @@ def stack_steps(job):
     epochs = max(member.max_epochs for member in job.members)
     rows = max(len(data.train_rows) for data in job.data)
     return epochs * -(-rows // batch)
+
+
+def step_flops(job):
+    """The floating-point operations of one training step of ``job``'s stack: forward and
+    backward (three products a layer), of every member's batch."""
+    sizes = job.config.architecture.layer_sizes
+    products = sum(fan_in * fan_out for fan_in, fan_out in itertools.pairwise(sizes))
+    return 6 * job.config.batch_size * products * len(job.members)
+
+
+def pays(jobs):
+    """Whether ``jobs`` train faster in worker processes than in threads of this process: enough
+    steps to pay for the workers, and steps too small to keep threads out of each other's way."""
+    steps = [stack_steps(job) for job in jobs]
+    total = sum(steps)
+    if total < PROCESS_MIN_STEPS:
+        return False
+    return sum(n * step_flops(job) for n, job in zip(steps, jobs)) / total <= PROCESS_MAX_STEP_FLOPS
 
 
 def _train_indexed(i, job):

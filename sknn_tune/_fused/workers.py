@@ -2,9 +2,9 @@
 workers, a dask cluster, or the GPUs; all behind one :meth:`Workers.run`.
 
 Without a joblib backend context, CPU stacks train on ``n_jobs`` cores (None: as many as torch
-has intra-op threads): a batch with enough to train (``processes.PROCESS_MIN_STEPS``) in
-that many worker processes (:mod:`.processes`), a smaller one in as many threads of this
-process, one stack each with one torch thread. On GPUs the stacks train one after another, or
+has intra-op threads): a batch of many small steps (:func:`.processes.pays`) in that many worker
+processes (:mod:`.processes`), another in as many threads of this process, one stack each with
+one torch thread. On GPUs the stacks train one after another, or
 in ``n_jobs`` threads (one thread per device by default when stacks spread over several GPUs).
 Under a backend context (``parallel_config(backend=...)``: loky, dask, ray) the stacks are that
 backend's tasks, with ``n_jobs`` workers (None: the context's). Stacks whose estimator says
@@ -73,13 +73,13 @@ class Workers:
 
     def process_workers(self, jobs):
         """How many worker processes train ``jobs``: one per core :meth:`cpu_threads` gives
-        (at most one per stack) for CPU stacks with at least ``PROCESS_MIN_STEPS`` steps in all,
+        (at most one per stack) for CPU stacks where processes pay (:func:`.processes.pays`),
         without a backend of the user's; 0 (here) otherwise."""
         if (self._chosen_backend or len(jobs) < 2 or engine_device.available_devices()
                 or any(job.config.device.type != "cpu" for job in jobs)):
             return 0
         cores = self.cpu_threads()
-        if cores < 2 or sum(map(processes.stack_steps, jobs)) < processes.PROCESS_MIN_STEPS:
+        if cores < 2 or not processes.pays(jobs):
             return 0
         return min(cores, len(jobs))
 
