@@ -314,6 +314,7 @@ def test_rng_element_streams_are_the_int64_hash(n):
         threshold = rng.dropout_rates(rates).threshold
         assert torch.equal(rng.keep_mask(keys, n, threshold), expected_keep)
         assert torch.equal(rng.keep_mask(rng.as_int32(keys), n, threshold), expected_keep)
+        assert torch.equal(rng.keep_mask(keys, n, threshold, DTYPE), expected_keep.to(DTYPE))
     assert torch.equal(rng.uniform(keys, (n,), DTYPE), (expected >> 8).to(DTYPE) * 2.0**-24)
     layers = rng.layer_keys(keys, 3)
     for layer in range(3):

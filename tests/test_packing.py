@@ -60,6 +60,9 @@ def test_gpu_capacity_shares_the_free_memory():
 def test_stacks_are_equal_and_within_capacity(n, capacity, size):
     assert stack_size(n, capacity) == size
     assert stack_size(n, capacity, fixed=True) == capacity
+    # On two workers a group of several stacks has an even number of them.
+    assert stack_size(160, 39, n_workers=2) == 27 and stack_size(160, 40, n_workers=2) == 40
+    assert stack_size(20, 39, n_workers=2) == 20 and stack_size(3, 1, n_workers=2) == 1
 
 
 def test_pack_groups_by_key_in_order():

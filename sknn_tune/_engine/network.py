@@ -262,8 +262,8 @@ class TrainStep:
                 # Keep a unit when its 24-bit uniform draw u satisfies u >= p, compared on the
                 # integer bits (no float conversion on the hot path); kept units scale by
                 # 1 / (1 - p), and the same factors scale the gradient back.
-                keep = rng.keep_mask(keys[layer], a.shape[1] * a.shape[2], dropout.threshold)
-                mask = torch.where(keep.view(a.shape), dropout.scale, 0.0)
+                mask = rng.keep_mask(keys[layer], a.shape[1] * a.shape[2], dropout.threshold,
+                                     a.dtype).view(a.shape).mul_(dropout.scale)
                 masks.append(mask)
                 a = a * mask
             h = a

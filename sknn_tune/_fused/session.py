@@ -167,7 +167,8 @@ class Session:
                          key=lambda member: (member.plan.config.architecture.activation,
                                              member.plan.config.optimizer))
                   for stack in packing.pack(keys, lambda i: self._capacity(planned[i]),
-                                            self.max_members is not None)]
+                                            self.max_members is not None,
+                                            self.workers.cpu_threads())]
         devices = engine_device.available_devices()
         if len(devices) > 1:
             stacks = packing.split_stacks(stacks, len(devices),
