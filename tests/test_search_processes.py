@@ -90,6 +90,10 @@ def test_processes_pay_for_many_small_steps():
     assert not processes.pays(small)  # too few steps to start the workers
     large = [_job((1024, 1024), 256, 40), _job((1024, 1024), 256, 40)]  # GFLOP steps
     assert not processes.pays(large * 20)
+    # Stacks train longest first: many small steps can outlast a few large ones.
+    # (3000 steps of 2 members against 375 of 20: the steps' fixed cost dominates.)
+    long, short = _job((32,), 32, 2), _job((32,), 256, 20)
+    assert processes.estimated_seconds(long) > processes.estimated_seconds(short)
 
 
 def _dies(flag, always=False):

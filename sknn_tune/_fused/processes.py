@@ -64,6 +64,21 @@ def pays(jobs):
     return sum(n * step_flops(job) for n, job in zip(steps, jobs)) / total <= PROCESS_MAX_STEP_FLOPS
 
 
+# A CPU stack step's time, for ordering the stacks (the longest first): a fixed cost per layer
+# (Python and kernel dispatch) and the arithmetic at an effective rate. Measured on one core:
+# 20-64-4 at batch 32 takes 0.68 ms a step with 2 members and 1.79 ms with 25; 20-128-64-32-4 at
+# batch 64, 1.9 and 10.2 ms.
+STEP_SECONDS_PER_LAYER = 0.3e-3
+EFFECTIVE_FLOPS = 10e9
+
+
+def estimated_seconds(job):
+    """About how long ``job``'s stack trains on one core."""
+    layers = len(job.config.architecture.layer_sizes) - 1
+    per_step = STEP_SECONDS_PER_LAYER * layers + step_flops(job) / EFFECTIVE_FLOPS
+    return stack_steps(job) * per_step
+
+
 def _train_indexed(i, job):
     return i, train_stack(job)
 
@@ -72,7 +87,7 @@ def train_in_processes(jobs, n_workers):
     """``[train_stack(job) for job in jobs]`` in ``n_workers`` loky processes (see the module)."""
     results = [None] * len(jobs)
     # The longest stacks first, so that the workers finish together.
-    pending = sorted(range(len(jobs)), key=lambda i: -stack_steps(jobs[i]) * len(jobs[i].members))
+    pending = sorted(range(len(jobs)), key=lambda i: -estimated_seconds(jobs[i]))
     for attempt in range(2):
         try:
             for i, result in Parallel(n_jobs=n_workers, backend="loky", inner_max_num_threads=1,
