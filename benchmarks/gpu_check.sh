@@ -53,7 +53,7 @@ if [ $dry = 1 ]; then
     device=cpu
     # seconds per stage: install, environment, tests, single fit, search, throughput, step compile,
     # memory, random search
-    limits=(60 30 60 60 60 60 60 60 60)
+    limits=(60 30 60 90 60 60 60 60 60)
     threads=(--threads 1)
 else
     device=cuda

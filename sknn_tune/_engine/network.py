@@ -41,11 +41,7 @@ class Architecture:
 
     def activations(self, m):
         """The activation of each of ``m`` members."""
-        if isinstance(self.activation, str):
-            return (self.activation,) * m
-        if len(self.activation) != m:
-            raise ValueError(f"{len(self.activation)} activations for {m} members")
-        return self.activation
+        return per_member(self.activation, m, "activations")
 
     @property
     def layer_sizes(self):
@@ -82,16 +78,30 @@ class Architecture:
         return mask
 
 
-def activation_runs(arch, m):
-    """``[(Activation, slice of members)]``: the runs of consecutive members of ``m`` that share
-    an activation (one run when they all do)."""
+def per_member(value, m, what):
+    """A stack's setting for each of its ``m`` members: ``value`` for all of them, or a tuple
+    of each member's (a mixed stack)."""
+    if isinstance(value, str):
+        return (value,) * m
+    if len(value) != m:
+        raise ValueError(f"{len(value)} {what} for {m} members")
+    return value
+
+
+def runs_of(names, registry):
+    """``[(registry[name], slice of members)]``: the runs of consecutive members with the same
+    ``names[i]`` (one run when they all have it)."""
     runs, start = [], 0
-    names = arch.activations(m)
-    for i in range(1, m + 1):
-        if i == m or names[i] != names[start]:
-            runs.append((ACTIVATIONS[names[start]], slice(start, i)))
+    for i in range(1, len(names) + 1):
+        if i == len(names) or names[i] != names[start]:
+            runs.append((registry[names[start]], slice(start, i)))
             start = i
     return runs
+
+
+def activation_runs(arch, m):
+    """``[(Activation, slice of members)]`` of a stack of ``m`` (:func:`runs_of`)."""
+    return runs_of(arch.activations(m), ACTIVATIONS)
 
 
 def _per_run(runs, function, *tensors):

@@ -25,6 +25,8 @@ from .network import (
     forward_eval,
     initial_buffers,
     initial_parameters,
+    per_member,
+    runs_of,
 )
 from .optimizers import OPTIMIZERS
 from .schedules import SCHEDULES, ScheduleInputs
@@ -70,21 +72,11 @@ class StackConfig:
 
     def optimizers(self, m):
         """The optimizer of each of ``m`` members."""
-        if isinstance(self.optimizer, str):
-            return (self.optimizer,) * m
-        if len(self.optimizer) != m:
-            raise ValueError(f"{len(self.optimizer)} optimizers for {m} members")
-        return self.optimizer
+        return per_member(self.optimizer, m, "optimizers")
 
     def optimizer_runs(self, m):
-        """``[(Optimizer, slice of members)]``: the runs of consecutive members of ``m`` that
-        share an optimizer (one run when they all do)."""
-        names, runs, start = self.optimizers(m), [], 0
-        for i in range(1, m + 1):
-            if i == m or names[i] != names[start]:
-                runs.append((OPTIMIZERS[names[start]], slice(start, i)))
-                start = i
-        return runs
+        """``[(Optimizer, slice of members)]`` of a stack of ``m`` (:func:`~.network.runs_of`)."""
+        return runs_of(self.optimizers(m), OPTIMIZERS)
 
     def state_names(self, m):
         """The optimizer state a stack of ``m`` members holds: every name any of them uses."""
