@@ -4,6 +4,7 @@ Benchmarks are scripts, not tests: they print a table and write JSON under ``ben
 (gitignored). Every CUDA call is guarded, so the same script runs on a CPU-only machine and on a GPU.
 """
 
+import argparse
 import contextlib
 import datetime
 import gc
@@ -191,6 +192,17 @@ def time_fits(jobs, *, repeats=3, warmup=1, before_fit=None, on_fit=None):
             if on_fit is not None:
                 on_fit(name, round_ - warmup, elapsed, cpu_s)
     return {name: (wall[name], cpu[name], fitted[name]) for name in jobs}
+
+
+def parse_skip(text, names):
+    """``--skip``: the contenders of a comma-separated list of ``names`` keys (short name ->
+    contender)."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [part for part in parts if part not in names]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown contender(s) {', '.join(unknown)}; "
+                                         f"choose from {', '.join(names)}")
+    return {names[part] for part in parts}
 
 
 def load_average():

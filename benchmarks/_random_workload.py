@@ -87,6 +87,7 @@ from _common import (
     load_average,
     load_flag,
     machine_info,
+    parse_skip,
     settle,
     synchronize,
     time_spent_in,
@@ -456,15 +457,6 @@ def run_random(args, device):
             "cv_results_check": check, "targets": verdicts}
 
 
-def parse_skip(text):
-    names = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = [name for name in names if name not in SKIP_NAMES]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown contender(s) {', '.join(unknown)}; "
-                                         f"choose from {', '.join(SKIP_NAMES)}")
-    return {SKIP_NAMES[name] for name in names}
-
-
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="bench_search.py --workload random",
                                      description=__doc__.split("\n\n")[0])
@@ -479,7 +471,8 @@ def parse_args(argv=None):
     parser.add_argument("--repeats", type=int, default=1,
                         help="rounds of every contender, the order reversed every other round; "
                              "each one's fastest counts (1)")
-    parser.add_argument("--skip", type=parse_skip, default=set(), metavar="LIST",
+    parser.add_argument("--skip", type=functools.partial(parse_skip, names=SKIP_NAMES),
+                        default=set(), metavar="LIST",
                         help="comma-separated contenders to leave out: fused, ours, sklearn")
     parser.add_argument("--floor-repeats", type=int, default=7,
                         help="repeats of each GEMM floor timing; the best counts (7)")

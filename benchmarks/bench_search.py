@@ -74,6 +74,7 @@ skorch is left out when it is not importable.
 import argparse
 import contextlib
 import cProfile
+import functools
 import gc
 import io
 import math
@@ -96,6 +97,7 @@ from _common import (
     load_average,
     load_flag,
     machine_info,
+    parse_skip,
     peak_memory,
     reset_peak_memory,
     settle,
@@ -511,15 +513,6 @@ def profile_fused(args, device):
           + prof.key_averages().table(sort_by=sort, row_limit=args.profile_top))
 
 
-def parse_skip(text):
-    names = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = [name for name in names if name not in SKIP_NAMES]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown contender(s) {', '.join(unknown)}; "
-                                         f"choose from {', '.join(SKIP_NAMES)}")
-    return {SKIP_NAMES[name] for name in names}
-
-
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workload", choices=(*WORKLOADS, "random"), default="B",
@@ -539,7 +532,7 @@ def parse_args(argv=None):
                         help="rounds of every contender in turn; each one's fastest counts (1)")
     parser.add_argument("--floor-repeats", type=int, default=7,
                         help="repeats of each GEMM floor timing; the best counts (7)")
-    parser.add_argument("--skip", type=parse_skip,
+    parser.add_argument("--skip", type=functools.partial(parse_skip, names=SKIP_NAMES),
                         default=set(), metavar="LIST",
                         help="comma-separated contenders to leave out: fused, ours, ours-1 "
                              "(GridSearchCV(ours, n_jobs=-1)), sklearn, skorch")
