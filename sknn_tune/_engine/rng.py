@@ -55,8 +55,9 @@ def _mix32_int32_(x):
     return x.bitwise_xor_(torch.bitwise_right_shift(x, 16, out=t).bitwise_and_(0xFFFF))
 
 
-def _as_int32(values):
-    """32-bit values held in int64 as the int32 of the same bits."""
+def as_int32(values):
+    """32-bit values held in int64 (keys) as the int32 of the same bits: the form
+    :func:`keep_mask` takes without converting."""
     return (values - ((values & 0x80000000) << 1)).to(torch.int32)
 
 
@@ -71,18 +72,16 @@ def _index_hash(n, device):
         if len(_index_hashes) > 64:
             _index_hashes.clear()
         index = torch.arange(n, device=device, dtype=torch.int64)
-        hashes = _index_hashes[key] = _as_int32(_mix32((index * _GOLDEN) & _MASK32))
+        hashes = _index_hashes[key] = as_int32(_mix32((index * _GOLDEN) & _MASK32))
     return hashes
 
 
 def _signed_bits(keys, n):
-    """``(*keys.shape, n)`` int32: the bits of :func:`random_bits`, as two's complement."""
-    return _mix32_int32_(_as_int32(keys)[..., None] ^ _index_hash(n, keys.device))
-
-
-def as_int32(keys):
-    """Keys (int64 32-bit values) in the int32 form :func:`keep_mask` takes without converting."""
-    return _as_int32(keys)
+    """``(*keys.shape, n)`` int32: the bits of :func:`random_bits`, as two's complement, for
+    int64 keys or their :func:`as_int32` form."""
+    if keys.dtype != torch.int32:
+        keys = as_int32(keys)
+    return _mix32_int32_(keys[..., None] ^ _index_hash(n, keys.device))
 
 
 def random_bits(keys, n):
@@ -109,9 +108,7 @@ def keep_mask(keys, n, threshold, dtype=None):
     values with their top bit flipped. ``keys``: int64 32-bit values, or their int32 form.
     With ``dtype``, the mask as 1.0 / 0.0 in that dtype, written by the comparison itself (a
     bool mask converted afterwards costs 3x as much)."""
-    if keys.dtype != torch.int32:
-        keys = _as_int32(keys)
-    bits = _mix32_int32_(keys[..., None] ^ _index_hash(n, keys.device)).bitwise_xor_(-2**31)
+    bits = _signed_bits(keys, n).bitwise_xor_(-2**31)
     if dtype is None:
         return bits >= threshold
     return torch.ge(bits, threshold, out=torch.empty(bits.shape, dtype=dtype, device=bits.device))

@@ -104,7 +104,6 @@ def train_in_processes(jobs, n_workers):
             for i in pending:
                 results[i] = untrained(jobs[i])
             return results
-    return results  # not reached
 
 
 def _lost_message(error, pending, jobs):
