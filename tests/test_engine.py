@@ -137,7 +137,13 @@ def _torch_scheduler(kind, optimizer, c):
         "plateau": lambda: sched.ReduceLROnPlateau(
             optimizer, factor=c.lr_decay, patience=c.lr_step - 1, threshold=c.tol, threshold_mode="abs"
         ),
+        # scikit-learn's: lr_init the first epoch, then over (rows trained on + 1) ** power_t
+        "invscaling": lambda: sched.LambdaLR(
+            optimizer, lambda e: 1.0 if e == 0 else 1.0 / (e * SCHEDULE_ROWS + 1.0) ** c.lr_decay),
     }[kind]()
+
+
+SCHEDULE_ROWS = 32  # the training rows of test_lr_schedule_matches_torch_scheduler
 
 
 METRIC_REFERENCES = {
@@ -169,7 +175,8 @@ def _torch_init(name, fan_in, fan_out):
         (METRICS, METRIC_REFERENCES),
         (INITIALIZERS, {k: None for k in ("sklearn", "xavier_uniform", "xavier_normal", "he_uniform",
                                           "he_normal", "normal")}),
-        (SCHEDULES, {k: None for k in ("constant", "step", "exponential", "inverse", "cosine", "plateau")}),
+        (SCHEDULES, {k: None for k in ("constant", "step", "exponential", "inverse", "cosine", "plateau",
+                                       "invscaling", "adaptive")}),
     ],
     ids=["losses", "activations", "metrics", "initializers", "schedules"],
 )
@@ -961,13 +968,14 @@ def _member_lr_reference(kind, c, history):
     return np.array(lrs)
 
 
-@pytest.mark.parametrize("kind", sorted(SCHEDULES))
+@pytest.mark.parametrize("kind", sorted(set(SCHEDULES) - {"adaptive"}))  # (adaptive: below)
 def test_lr_schedule_matches_torch_scheduler(kind):
     X, Y = _classification_data(n=48, seed=6)
     common = {"seed": 4, "lr": 0.1, "lr_schedule": kind, "lr_decay": 0.7, "lr_step": 2, "max_epochs": 9,
               "tol": 0.1}
     members = [MemberConfig(**common), MemberConfig(**{**common, "seed": 5, "lr": 0.3})]
-    data = [MemberData(np.arange(32)), MemberData(np.arange(32), val_rows=np.arange(32, 48))]
+    rows = np.arange(SCHEDULE_ROWS)
+    data = [MemberData(rows), MemberData(rows, val_rows=np.arange(32, 48))]
     trainer = StackedTrainer(_stack("sgd", batch_size=16), members).fit(X, Y, data)
     for i, c in enumerate(members):
         history = trainer.history(i)
@@ -989,15 +997,41 @@ def test_lr_schedule_formulas():
         "inverse": 1 / (1 + 0.5 * epoch),
         "cosine": 0.5 * (1 + np.cos(np.pi * np.minimum(epoch, 10) / 10)),
         "plateau": np.full(12, 0.25),
+        "adaptive": np.full(12, 0.25),
+        "invscaling": np.r_[1.0, 1 / (100 * epoch[1:] + 1) ** 0.5],
     }
     assert expected.keys() == SCHEDULES.keys()
-    inputs = ScheduleInputs(epoch=epoch, decay=decay, step=step, max_epochs=max_epochs, plateau=plateau)
+    inputs = ScheduleInputs(epoch=epoch, decay=decay, step=step, max_epochs=max_epochs, plateau=plateau,
+                            since_start=epoch, rows_seen=100 * epoch)
     for kind, schedule in SCHEDULES.items():
         np.testing.assert_allclose(schedule.factor(inputs), expected[kind], rtol=1e-14, err_msg=kind)
         # The flags say which inputs a factor reads: changing the others changes nothing.
         other = inputs._replace(max_epochs=2 * max_epochs) if not schedule.uses_max_epochs else inputs
         other = other._replace(plateau=2 * plateau) if not schedule.uses_plateau else other
         np.testing.assert_array_equal(schedule.factor(other), schedule.factor(inputs), err_msg=kind)
+
+
+def test_adaptive_schedule_cuts_and_stops_as_sklearns_sgd_optimizer():
+    from sklearn.neural_network._stochastic_optimizers import SGDOptimizer
+
+    X, Y = _classification_data(n=16)
+    patience, tol = 2, 10.0  # a tol no epoch beats: every `patience` epochs a cut, then a stop
+    member = MemberConfig(seed=1, lr=1e-5, lr_schedule="adaptive", lr_decay=0.2, patience=patience,
+                          tol=tol, max_epochs=50)
+    trainer = StackedTrainer(_stack("sgd", batch_size=16), [member]).fit(X, Y, [MemberData(np.arange(16))])
+    history = trainer.history(0)
+    reference = SGDOptimizer([np.zeros(1)], learning_rate_init=1e-5, lr_schedule="adaptive")
+    best, count, lrs = np.inf, 0, []
+    for loss in history["train_loss"]:  # scikit-learn's _fit_stochastic, on the engine's losses
+        lrs.append(reference.learning_rate)
+        count = count + 1 if loss > best - tol else 0
+        best = min(best, loss)
+        if count > patience - 1:
+            if reference.trigger_stopping("", False):
+                break
+            count = 0
+    assert len(lrs) == len(history["lr"]) == 7 and trainer.stopped[0]
+    np.testing.assert_allclose(history["lr"], lrs, rtol=1e-12)
 
 
 def test_plateau_reduces_lr_after_lr_step_epochs_without_improvement():

@@ -26,6 +26,13 @@ that parameters, state and step count keep their values.
 L2 weight decay is added to the gradient by the trainer (as ``torch.optim``'s ``weight_decay``
 does) and decoupled decay (AdamW) applied by the trainer before the rule, both to the weight
 matrices only.
+
+:data:`SKLEARN_OPTIMIZERS` holds the update rules of scikit-learn's MLP
+(``sklearn.neural_network._stochastic_optimizers``), which :mod:`sknn_tune.neural_network`
+trains with: its SGD keeps a *velocity* (``v = momentum * v - lr * g``, so a changed lr acts
+through the velocity, unlike torch's momentum buffer), and its Adam folds both bias corrections
+into the step size and adds ``epsilon`` to ``sqrt(v)`` uncorrected. Tests compare them with
+scikit-learn's optimizer classes. :data:`UPDATE_RULES` is every rule the trainer knows.
 """
 
 from collections.abc import Callable
@@ -151,6 +158,51 @@ def _adam_kwargs(member):
     return {"betas": (member.beta1, member.beta2), "eps": EPS}
 
 
+_FROZEN = 1.0  # a frozen member's decay factor: its state keeps its value
+
+
+def _sklearn_sgd_columns(nesterov):
+    def update(params, grad, state, steps, lr, hyper, active):
+        # scikit-learn: velocity = momentum * velocity - lr * grad; params += velocity, or with
+        # Nesterov params += momentum * velocity - lr * grad (the new velocity)
+        momentum = hyper["momentum"]
+        (neg_lr,) = _masked(grad, active, -lr)
+        velocity = state["velocity"].mul_(_kept(active, momentum, _FROZEN)).add_(grad * neg_lr)
+        if nesterov:
+            params.add_(velocity * _kept(active, momentum, 0.0)).add_(grad * neg_lr)
+        else:
+            params.add_(velocity if active is None else velocity * active)
+
+    return update
+
+
+def _sklearn_adam_columns(params, grad, state, steps, lr, hyper, active):
+    # scikit-learn: lr_t = lr * sqrt(1 - beta2 ** t) / (1 - beta1 ** t);
+    # params -= lr_t * m / (sqrt(v) + epsilon)
+    beta1, beta2 = hyper["beta1"], hyper["beta2"]
+    beta1_power, beta2_power = _member_pow(torch.cat([beta1, beta2], 1), steps.to(params.dtype))
+    step_size = _kept(active, lr * (1.0 - beta2_power).sqrt() / (1.0 - beta1_power), 0.0)
+    weight1, weight2 = _masked(grad, active, 1.0 - beta1, 1.0 - beta2)
+    exp_avg = state["exp_avg"].mul_(_kept(active, beta1, _FROZEN)).add_(grad * weight1)
+    exp_avg_sq = state["exp_avg_sq"].mul_(_kept(active, beta2, _FROZEN)).add_(grad * grad * weight2)
+    params.sub_(exp_avg * step_size / (exp_avg_sq.sqrt() + hyper["epsilon"]))
+
+
+def _rows_rule(columns):
+    """The grouped form of a column rule: the rule on each member's row on its own (the
+    scikit-learn rules have no fused kernel; a row's arithmetic is the same alone or stacked)."""
+    def update(params, grads, state, steps, lr, hyper):
+        for i, (param, grad) in enumerate(zip(params, grads)):
+            row = {name: rows[i][None] for name, rows in state.items()}
+            dtype = param.dtype
+            columns(param[None], grad[None], row, steps[i][None],
+                    torch.full((1, 1), lr, dtype=dtype, device=param.device),
+                    {name: torch.full((1, 1), value, dtype=dtype, device=param.device)
+                     for name, value in hyper.items()}, None)
+
+    return update
+
+
 OPTIMIZERS = {
     "sgd": Optimizer((), _sgd_rule(momentum=False, nesterov=False),
                      _sgd_columns(momentum=False, nesterov=False), torch.optim.SGD, lambda m: {}),
@@ -171,3 +223,21 @@ OPTIMIZERS = {
     "adamw": Optimizer(("exp_avg", "exp_avg_sq"), _adam, _adam_columns, torch.optim.AdamW,
                        _adam_kwargs, ("beta1", "beta2"), decoupled_weight_decay=True),
 }
+
+SKLEARN_OPTIMIZERS = {
+    # (torch_class None: the reference is scikit-learn's SGDOptimizer / AdamOptimizer)
+    "sklearn_sgd": Optimizer(("velocity",), _rows_rule(_sklearn_sgd_columns(nesterov=False)),
+                             _sklearn_sgd_columns(nesterov=False), None,
+                             lambda m: {"momentum": m.momentum, "nesterov": False},
+                             ("momentum",)),
+    "sklearn_nesterov": Optimizer(("velocity",), _rows_rule(_sklearn_sgd_columns(nesterov=True)),
+                                  _sklearn_sgd_columns(nesterov=True), None,
+                                  lambda m: {"momentum": m.momentum, "nesterov": True},
+                                  ("momentum",)),
+    "sklearn_adam": Optimizer(("exp_avg", "exp_avg_sq"), _rows_rule(_sklearn_adam_columns),
+                              _sklearn_adam_columns, None,
+                              lambda m: {"beta_1": m.beta1, "beta_2": m.beta2,
+                                         "epsilon": m.epsilon}, ("beta1", "beta2", "epsilon")),
+}
+
+UPDATE_RULES = {**OPTIMIZERS, **SKLEARN_OPTIMIZERS}

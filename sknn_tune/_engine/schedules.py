@@ -3,8 +3,10 @@
 Schedules run on the host once per epoch. Each entry's ``factor`` takes one
 :class:`ScheduleInputs` of ``(m,)`` arrays (``epoch`` counted from 0) and returns the ``(m,)``
 multipliers, so a schedule that reads a new input needs no change where the trainer calls it.
-'plateau' is driven by the trainer (it multiplies ``plateau`` by ``decay`` after ``step`` epochs
-without improvement) and only reads that factor here.
+'plateau' and 'adaptive' are driven by the trainer (it multiplies ``plateau`` by ``decay``: after
+``step`` epochs without improvement, and where early stopping or convergence would stop the
+member) and only read that factor here. 'invscaling' is scikit-learn's MLP's: the lr of the
+first epoch of a fit, then divided by ``(rows trained on + 1) ** decay``.
 """
 
 from collections.abc import Callable
@@ -21,6 +23,8 @@ class ScheduleInputs(NamedTuple):
     step: np.ndarray  # ``lr_step``
     max_epochs: np.ndarray
     plateau: np.ndarray  # the reduce-on-plateau factor the trainer keeps
+    since_start: np.ndarray  # epochs since the schedule started (this fit's, for a warm fit)
+    rows_seen: np.ndarray  # training rows of every epoch trained so far
 
 
 class Schedule(NamedTuple):
@@ -34,6 +38,13 @@ class Schedule(NamedTuple):
     doc: str  # one line for option lists in docstrings
     uses_max_epochs: bool = False
     uses_plateau: bool = False
+    # the trainer multiplies the plateau factor by lr_decay where patience runs out, instead of
+    # stopping, until the lr is at most ADAPTIVE_MIN_LR (scikit-learn's 'adaptive')
+    adaptive: bool = False
+
+
+def _invscaling(s):
+    return np.where(s.since_start == 0, 1.0, 1.0 / (s.rows_seen + 1.0) ** s.decay)
 
 
 def _cosine(s):
@@ -51,5 +62,9 @@ SCHEDULES = {
     "plateau": Schedule(lambda s: s.plateau,
                         "times lr_decay after lr_step epochs without improvement",
                         uses_plateau=True),
+    "invscaling": Schedule(_invscaling, "lr / (rows trained on + 1) ** lr_decay"),
+    "adaptive": Schedule(lambda s: s.plateau,
+                         "times lr_decay each time early stopping or convergence would stop, "
+                         "until lr <= 1e-6", uses_plateau=True, adaptive=True),
 }
 

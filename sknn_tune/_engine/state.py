@@ -106,6 +106,7 @@ class MemberProgress(_MemberRows):
     loss_best: np.ndarray  # float: the best training loss (convergence without validation)
     loss_wait: np.ndarray  # int64: epochs since it last improved by tol
     schedule_start: np.ndarray  # int64: the epoch a max_epochs schedule's horizon began
+    rows_seen: np.ndarray  # int64: training rows of every epoch trained ('invscaling')
 
     @classmethod
     def fresh(cls, m):
@@ -117,7 +118,7 @@ class MemberProgress(_MemberRows):
             wait=np.zeros(m, dtype=np.int64), plateau_factor=np.ones(m),
             plateau_best=np.full(m, np.inf), plateau_wait=np.zeros(m, dtype=np.int64),
             loss_best=np.full(m, np.inf), loss_wait=np.zeros(m, dtype=np.int64),
-            schedule_start=np.zeros(m, dtype=np.int64))
+            schedule_start=np.zeros(m, dtype=np.int64), rows_seen=np.zeros(m, dtype=np.int64))
 
     @staticmethod
     def _take(value, indices):

@@ -28,7 +28,7 @@ from .network import (
     per_member,
     runs_of,
 )
-from .optimizers import OPTIMIZERS
+from .optimizers import UPDATE_RULES
 from .schedules import SCHEDULES, ScheduleInputs
 from .sparse_rows import dense as dense_rows
 from .sparse_rows import gather_rows
@@ -69,6 +69,10 @@ class StackConfig:
     metric: str  # validation score: a key of metrics.METRICS ('accuracy', 'subset_accuracy', 'r2')
     dtype: torch.dtype
     device: torch.device
+    # scikit-learn's MLP objective: a step's L2 coefficient is weight_decay / the batch's total
+    # weight (alpha / batch rows), the batch loss includes that penalty, and the epoch's training
+    # loss is the mean of the batch losses weighted by their rows.
+    batch_penalty: bool = False
 
     def optimizers(self, m):
         """The optimizer of each of ``m`` members."""
@@ -76,17 +80,18 @@ class StackConfig:
 
     def optimizer_runs(self, m):
         """``[(Optimizer, slice of members)]`` of a stack of ``m`` (:func:`~.network.runs_of`)."""
-        return runs_of(self.optimizers(m), OPTIMIZERS)
+        return runs_of(self.optimizers(m), UPDATE_RULES)
 
     def state_names(self, m):
         """The optimizer state a stack of ``m`` members holds: every name any of them uses."""
         return tuple(dict.fromkeys(name for optimizer in dict.fromkeys(self.optimizers(m))
-                                   for name in OPTIMIZERS[optimizer].state_names))
+                                   for name in UPDATE_RULES[optimizer].state_names))
 
     def shared(self):
         """This configuration without what members of one stack may differ in: the stacks of
-        configurations with the same ``shared()`` can be joined."""
-        return replace(self, optimizer=None,
+        configurations with the same ``shared()`` can be joined (L-BFGS, which trains one member
+        at a time on every row, joins only L-BFGS)."""
+        return replace(self, optimizer="lbfgs" if self.optimizer == LBFGS else None,
                        architecture=replace(self.architecture, activation=None))
 
     def select(self, indices, m):
@@ -130,6 +135,7 @@ class MemberConfig:
     dropout: float = 0.0
     noise_std: float = 0.0
     init: str = "auto"
+    epsilon: float = 1e-8  # scikit-learn's Adam's (the 'sklearn_adam' rule)
     lr_schedule: str = "constant"
     lr_decay: float = 0.1
     lr_step: int = 10
@@ -139,19 +145,40 @@ class MemberConfig:
     tol: float = 1e-4
     restore_best_weights: bool = True
     shuffle: bool = True  # a new order of the rows each epoch; False: the rows' own order
+    # What decides the best epoch and early stopping on validation rows: 'loss' (lower is
+    # better) or 'score' (the stack's metric, higher is better; scikit-learn's MLP).
+    watch: str = "loss"
+    # True: a training loss a million times the first epoch's counts as divergence; False: only
+    # a non-finite one (scikit-learn's MLP trains on).
+    blow_up: bool = True
+    max_fun: int = 15000  # L-BFGS: most loss evaluations
 
 
 @dataclass
 class MemberData:
-    """Row indices into the shared X / Y, with optional per-row weights, for training and validation."""
+    """Row indices into the shared X / Y, with optional per-row weights, for training and
+    validation; optionally the order of the training rows each epoch and the starting weights.
+
+    ``order``, when given, is called with each epoch the member trains (its ``epochs_done``) and
+    returns that epoch's order of the training rows: a permutation of
+    ``range(len(train_rows))``, positions into ``train_rows`` (scikit-learn's MLP's shuffles,
+    drawn from its ``RandomState``); None: drawn from the member's seed, or the rows' own order
+    (``shuffle=False``). ``initial_params``, when given, is the member's starting flat
+    parameters (``Architecture.parameter_layout`` order, padding optional) instead of its
+    initialiser's draw; it applies to a member that has not trained yet.
+    """
 
     train_rows: np.ndarray
     train_weight: np.ndarray | None = None
     val_rows: np.ndarray | None = None
     val_weight: np.ndarray | None = None
+    order: object = None
+    initial_params: np.ndarray | None = None
 
 
 _HYPER_COLUMNS = ("weight_decay", "l1", "dropout", "noise_std")  # per-element on the device
+LBFGS = "lbfgs"  # the full-batch optimizer (scipy's L-BFGS-B, ._lbfgs), not a per-step rule
+ADAPTIVE_MIN_LR = 1e-6  # the 'adaptive' schedule stops a member once its lr is at most this
 
 
 def _padded(arrays, fill, dtype, device):
@@ -180,6 +207,7 @@ class _EpochPlan(NamedTuple):
     validation: tuple | None  # (x, y, weights) per member, or None without validation rows
     monitor: object  # the ``monitor`` callable of ``fit``, or None
     in_order: np.ndarray  # (M,) members that keep their rows' order (shuffle=False)
+    orders: list | None  # each member's MemberData.order (None: drawn); None: none has one
     columns: dict | None  # the column update's lr / hyper / decay tensors; None: grouped update
     static: "_StaticStep | None"  # the step on static buffers (CUDA graphs); None: eager steps
     gathered: dict  # flat buffers the epochs gather their rows into, "X" and "Y", reused
@@ -225,6 +253,7 @@ class StackedTrainer:
     loss_best = _delegate("progress", "loss_best")
     loss_wait = _delegate("progress", "loss_wait")
     schedule_start = _delegate("progress", "schedule_start")
+    rows_seen = _delegate("progress", "rows_seen")
 
     def __init__(self, config: StackConfig, members: list[MemberConfig]):
         members = list(members)
@@ -283,10 +312,16 @@ class StackedTrainer:
         of the validation loss. Each member's score must depend on that member alone (fusion
         invariance).
         """
+        self._set_initial_parameters(data)
         if n_epochs is None:
             target = self._host("max_epochs").astype(np.int64)
         else:
             target = self.epochs_done + n_epochs
+        if self.config.optimizer == LBFGS:
+            from ._lbfgs import fit_lbfgs  # scipy, imported where it is used
+
+            fit_lbfgs(self, X, Y, data, target, on_epoch)
+            return self
         plan = self._plan(X, Y, data, monitor)
         self.interrupted = False
         try:
@@ -304,6 +339,15 @@ class StackedTrainer:
         except KeyboardInterrupt:
             self.interrupted = True
         return self
+
+    def _set_initial_parameters(self, data):
+        """Start the untrained members whose data gives ``initial_params`` from them."""
+        for i, d in enumerate(data):
+            if d.initial_params is None or self.epochs_done[i] > 0:
+                continue
+            start = torch.as_tensor(np.asarray(d.initial_params), dtype=self.params.dtype)
+            self.params[i].zero_()[:start.numel()].copy_(start.reshape(-1))
+            self.best_params[i].copy_(self.params[i])
 
     def _plan(self, X, Y, data, monitor):
         """The :class:`_EpochPlan` of one ``fit`` call."""
@@ -344,6 +388,7 @@ class StackedTrainer:
             dropout=dropout, noise=noise, grad=grad, step=step, penalties=penalties,
             validation=self._validation_set(X, Y, data), monitor=monitor,
             in_order=np.array([not c.shuffle for c in self.members]),
+            orders=[d.order for d in data] if any(d.order is not None for d in data) else None,
             columns=columns,
             static=None if mode == "eager" else _StaticStep(self, step, dropout, noise,
                                                             capture=mode == "graph"),
@@ -358,7 +403,7 @@ class StackedTrainer:
         epoch = torch.as_tensor(self.epochs_done, device=device)
         n_steps = math.ceil(int(n_train[training].max()) / batch)
         width = n_steps * batch
-        batch_rows, batch_weight = self._epoch_rows(plan, epoch, width)
+        batch_rows, batch_weight = self._epoch_rows(plan, epoch, width, training)
         n_train_t = torch.as_tensor(n_train, device=device)[:, None]
         real = (torch.arange(width, device=device) < n_train_t)
         batch_weight.mul_(real)
@@ -386,6 +431,7 @@ class StackedTrainer:
                         if plan.dropout is not None or static is not None else None)
         if static is None and dropout_keys is not None:
             dropout_keys = rng.as_int32(dropout_keys)
+        penalty = cfg.batch_penalty
         if static is not None:
             # ... and the noise keys, drawn as the eager loop draws them: (n_steps, L + 1, M).
             static_keys = torch.cat([dropout_keys, rng.member_keys(
@@ -411,11 +457,15 @@ class StackedTrainer:
                 self.buffers, x, y,
                 None if plan.weights is None and every_row_real else batch_weight[:, cols, None],
                 valid, plan.dropout, None if dropout_keys is None else dropout_keys[s])
+            if penalty:
+                batch_loss = update.batch_penalty(batch_loss, batch_weight[:, cols].sum(1),
+                                                  real[:, cols].sum(1))
             self.buffers = update(active_steps[:, s],
                                   None if active_steps_t is None else active_steps_t[:, s, None],
                                   new_buffers)
             loss_sum.add_(batch_loss)
-        return loss_sum.clone(), batch_weight.sum(1)
+        # (the batch penalty's epoch loss is a mean over rows, whatever they weigh)
+        return loss_sum.clone(), (real.sum(1).to(dtype) if penalty else batch_weight.sum(1))
 
     def _gather(self, plan, X, Y, batch_rows, first, n_steps):
         """``(X, Y)`` rows of steps ``first`` to ``first + n_steps`` of this epoch, ``(M, n, d)``,
@@ -430,12 +480,14 @@ class StackedTrainer:
             gathered.append(rows)
         return gathered
 
-    def _epoch_rows(self, plan, epoch, width):
+    def _epoch_rows(self, plan, epoch, width, training):
         """Each member's rows and their weights in this epoch's order, ``(M, width)`` each.
 
         A member's order is its own permutation of its rows (padding sorts last), padded with
-        its first row's index to ``width``. Members are sorted a few at a time: the sort's keys
-        and temporaries are then a chunk's, not the stack's, the largest memory of an epoch.
+        its first row's index to ``width``; a member whose data gives an ``order`` takes that
+        epoch's from it (members in ``training`` only). Members are sorted a few at a time: the
+        sort's keys and temporaries are then a chunk's, not the stack's, the largest memory of
+        an epoch.
         """
         device = self.config.device
         m, n_max = plan.rows.shape
@@ -455,6 +507,10 @@ class StackedTrainer:
             draw = torch.where(position < n_train, draw, 2**32 + position)
             order = torch.argsort(draw, dim=1, stable=True)
             del draw
+            for i in range(part.start, part.stop) if plan.orders is not None else ():
+                if plan.orders[i] is not None and training[i]:
+                    given = np.asarray(plan.orders[i](int(self.epochs_done[i])))
+                    order[i - part.start, :len(given)] = torch.as_tensor(given, device=device)
             order = torch.nn.functional.pad(order, (0, max(0, width - n_max)), value=0)[:, :width]
             torch.gather(plan.rows[part], 1, order, out=batch_rows[part])
             if plan.weights is None:
@@ -498,15 +554,17 @@ class StackedTrainer:
             one = slice(i, i + 1)
             schedule = SCHEDULES[member.lr_schedule]
             epoch = self.epochs_done[one]
+            since_start = epoch - self.schedule_start[one]
             if schedule.uses_max_epochs:
                 # The horizon starts again with every warm fit (restart_schedule) and, for
                 # partial_fit, every max_epochs epochs: never an lr of 0 for the epochs after.
-                epoch = (epoch - self.schedule_start[one]) % member.max_epochs
+                epoch = since_start % member.max_epochs
             factor[one] = schedule.factor(ScheduleInputs(
                 epoch=epoch.astype(float),
                 decay=np.array([float(member.lr_decay)]), step=np.array([float(member.lr_step)]),
                 max_epochs=np.array([float(member.max_epochs)]),
-                plateau=self.plateau_factor[one]))
+                plateau=self.plateau_factor[one], since_start=since_start.astype(float),
+                rows_seen=self.rows_seen[one].astype(float)))
         return factor
 
     def _end_epoch(self, plan, training, loss_sum, weight_sum, lr_now, started):
@@ -514,14 +572,19 @@ class StackedTrainer:
         train_loss = (loss_sum / weight_sum.clamp_min(torch.finfo(weight_sum.dtype).tiny))
         train_loss = train_loss.cpu().numpy().astype(np.float64)
         self.epochs_done[training] += 1
+        self.rows_seen[training] += plan.n_train[training]
         newly_diverged = self._check_divergence(training, train_loss)
         ok = training & ~newly_diverged
         val_loss, val_score = self._validate(plan, ok)
         has_val = ~np.isnan(val_loss)
-        # What decides the best epoch: the monitored score (higher is better) or the val loss;
-        # without validation rows the training loss (convergence, as scikit-learn's MLP).
-        watched = val_loss if plan.monitor is None else -val_score
-        self._track_best(ok, has_val, watched, train_loss)
+        # What decides the best epoch: the monitored score (higher is better), the val loss or
+        # the metric's score (``watch``); without validation rows the training loss (convergence,
+        # as scikit-learn's MLP).
+        watch_score = self._host("watch") == "score"
+        watched = -val_score if plan.monitor is not None else np.where(watch_score, -val_score,
+                                                                       val_loss)
+        self._track_best(ok, has_val, watched, train_loss,
+                         lr_now * self._host("lr").astype(float))
         # Reduce-on-plateau watches validation loss when there is one, else training loss.
         self._track_plateau(ok, np.where(has_val, val_loss, train_loss))
         self._log_epoch(training, newly_diverged, train_loss, val_loss, val_score, lr_now,
@@ -536,7 +599,8 @@ class StackedTrainer:
         first = training & np.isnan(self.first_loss)
         self.first_loss[first] = train_loss[first]
         with np.errstate(invalid="ignore"):
-            blown_up = train_loss > DIVERGENCE_GROWTH * np.abs(self.first_loss)
+            blown_up = self._host("blow_up").astype(bool) & (
+                train_loss > DIVERGENCE_GROWTH * np.abs(self.first_loss))
         newly_diverged = training & (~np.isfinite(train_loss) | blown_up)
         self.diverged |= newly_diverged
         return newly_diverged
@@ -555,7 +619,7 @@ class StackedTrainer:
             val_score[scored] = np.asarray(plan.monitor(self, scored), dtype=np.float64)
         return val_loss, val_score
 
-    def _track_best(self, ok, has_val, watched, train_loss):
+    def _track_best(self, ok, has_val, watched, train_loss, lr):
         """Best epoch, early stopping and convergence of the members in ``ok``.
 
         As in scikit-learn's MLP, any improvement of the validation value ``watched`` (lower is
@@ -563,7 +627,9 @@ class StackedTrainer:
         only patience: ``wait`` counts the epochs since the last improvement by more than
         ``tol``, and early stopping ends training after ``patience`` of them. A member without
         validation rows converges instead: it stops after ``patience`` epochs in which its
-        training loss did not improve by ``tol``.
+        training loss did not improve by ``tol``. A member on the 'adaptive' schedule whose lr
+        (``lr``, this epoch's) is above ``ADAPTIVE_MIN_LR`` multiplies it by ``lr_decay`` and
+        waits again instead of stopping (scikit-learn's 'adaptive' learning rate).
         """
         tol = self._host("tol").astype(float)
         patience = self._host("patience")
@@ -579,7 +645,8 @@ class StackedTrainer:
             self.best_params = torch.where(mask, self.params, self.best_params)
             self.best_buffers = torch.where(mask, self.buffers, self.best_buffers)
         early = self._host("early_stopping").astype(bool)
-        self.stopped |= validated & early & (self.wait >= patience)
+        adaptive = np.array([SCHEDULES[c.lr_schedule].adaptive for c in self.members])
+        cut = adaptive & (lr > ADAPTIVE_MIN_LR)
 
         unvalidated = ok & ~has_val
         improved = unvalidated & (train_loss < self.loss_best - tol)
@@ -587,10 +654,15 @@ class StackedTrainer:
         self.loss_wait[unvalidated & ~improved] += 1
         self.loss_best = np.where(unvalidated, np.minimum(self.loss_best, train_loss),
                                   self.loss_best)
-        self.stopped |= unvalidated & (self.loss_wait >= patience)
+        for wait, due in ((self.wait, validated & early), (self.loss_wait, unvalidated)):
+            due = due & (wait >= patience)
+            self.plateau_factor[due & cut] *= self._host("lr_decay")[due & cut].astype(float)
+            wait[due & cut] = 0
+            self.stopped |= due & ~cut
 
     def _track_plateau(self, ok, watched):
         """The reduce-on-plateau factor of the members in ``ok``; lower ``watched`` is better."""
+        ok = ok & np.array([c.lr_schedule == "plateau" for c in self.members])
         tol = self._host("tol").astype(float)
         better = ok & (watched < self.plateau_best - tol)
         self.plateau_best[better] = watched[better]
@@ -615,6 +687,12 @@ class StackedTrainer:
         self.stopped[:] = False
         self.wait[:] = 0
         self.loss_wait[:] = 0
+
+    def reset_optimizer(self):
+        """Start the optimizer afresh: zero state and step counts (scikit-learn's MLP makes a new
+        optimizer for every ``fit``, warm or not)."""
+        self.steps = torch.zeros_like(self.steps)
+        self.state = {name: torch.zeros_like(value) for name, value in self.state.items()}
 
     def restart_schedule(self):
         """Start the horizon of a ``max_epochs`` schedule (cosine) again: a warm fit's epochs
@@ -701,12 +779,15 @@ class StackedTrainer:
         names = config.state_names(len(host_idx))
         if tuple(tensors.state) != names:  # a mixed stack's: only the optimizers selected
             tensors.state = {name: tensors.state[name] for name in names}
-        return self._from_parts(
+        selected = self._from_parts(
             config, [self.members[i] for i in host_idx], tensors,
             self.progress.select(take),
             [{name: column[take].copy() for name, column in entry.items()}
              for entry in self.log],
             self.interrupted)
+        if getattr(self, "lbfgs_results", None) is not None:
+            selected.lbfgs_results = [self.lbfgs_results[i] for i in host_idx]
+        return selected
 
     @classmethod
     def stack(cls, trainers):
@@ -726,10 +807,14 @@ class StackedTrainer:
             state = {name: t.state[name] if name in t.state else torch.zeros_like(t.params)
                      for name in names}
             parts.append(replace(t.tensors, state=state))
-        return cls._from_parts(
+        stacked = cls._from_parts(
             config, [m for t in trainers for m in t.members], MemberTensors.concat(parts),
             MemberProgress.concat([t.progress for t in trainers]),
             _stacked_logs(trainers), any(t.interrupted for t in trainers))
+        if any(getattr(t, "lbfgs_results", None) is not None for t in trainers):
+            stacked.lbfgs_results = [result for t in trainers for result in
+                                     getattr(t, "lbfgs_results", None) or [None] * len(t.members)]
+        return stacked
 
     def continued_as(self, member, device, dtype=None):
         """A copy of this single-member trainer on ``device`` (its network in ``dtype`` when
@@ -766,7 +851,8 @@ class StackedTrainer:
         vars(self).update({k: v for k, v in state.items() if k not in known})
         m = len(state["members"])  # states saved before convergence was tracked lack these
         state = {"loss_best": np.full(m, np.inf), "loss_wait": np.zeros(m, dtype=np.int64),
-                 "schedule_start": np.zeros(m, dtype=np.int64), **state}
+                 "schedule_start": np.zeros(m, dtype=np.int64),
+                 "rows_seen": np.zeros(m, dtype=np.int64), **state}
         progress = MemberProgress.from_dict(state)
         self._assign(state["config"], list(state["members"]), MemberTensors.from_dict(state),
                      progress, _with_divergence_column(state["log"], progress.diverged),
@@ -890,6 +976,7 @@ class _EpochUpdate:
     def __init__(self, trainer, plan, training, lr_now):
         self.trainer, self.grad, self.penalties = trainer, plan.grad, plan.penalties
         self.columns = plan.columns
+        self.l2_scale = None  # (M, 1) this step's L2 factor under the batch penalty
         configs = trainer.members
         lr = lr_now * np.array([c.lr for c in configs], dtype=float)
         params = trainer.params
@@ -927,6 +1014,18 @@ class _EpochUpdate:
                  {name: [r[i] for i in indices] for name, r in rows.items()})
                 for key, indices in groups.items()]
 
+    def batch_penalty(self, batch_loss, weight_total, rows):
+        """scikit-learn's objective (``StackConfig.batch_penalty``) for this step: its L2
+        coefficient becomes weight_decay / ``weight_total`` (the batch's, ``(M,)``), and the
+        batch loss ``batch_loss`` (a weighted sum, ``(M,)``) that batch's mean plus the penalty,
+        times its ``rows``. Before the update: the penalty is of the weights the loss saw."""
+        inverse = 1.0 / weight_total.clamp_min(torch.finfo(weight_total.dtype).tiny)
+        self.l2_scale = inverse[:, None]
+        if self.penalties.l2 is not None:
+            params = self.trainer.params
+            batch_loss = batch_loss + 0.5 * (self.penalties.l2 * params * params).sum(1) * inverse
+        return batch_loss * rows * inverse
+
     def __call__(self, active, active_t, new_buffers):
         """Update the members marked in ``active`` (host bools, or None when only the device
         knows: the column rules then mask by ``active_t``, as a CUDA graph must); ``active_t``
@@ -934,9 +1033,12 @@ class _EpochUpdate:
         buffers."""
         trainer, grad, penalties = self.trainer, self.grad, self.penalties
         params, state = trainer.params, trainer.state
+        l2 = penalties.l2
+        if l2 is not None and self.l2_scale is not None:
+            l2 = l2 * self.l2_scale
         for _, rows, decay, _ in self.runs:
-            if penalties.l2 is not None and decay is None:
-                grad[rows].addcmul_(penalties.l2[rows], params[rows])
+            if l2 is not None and decay is None:
+                grad[rows].addcmul_(l2[rows], params[rows])
         if penalties.l1 is not None:
             grad.addcmul_(penalties.l1, torch.sign(params))
         everyone = active is not None and bool(active.all())
@@ -1019,6 +1121,8 @@ class _StaticStep:
             x = x + self.noise * rng.normal(keys[-1], x.shape[1:], x.dtype)
         _, batch_loss, new_buffers = self.step(trainer.buffers, x, y, weight, valid, self.dropout,
                                                keys[:-1])
+        if trainer.config.batch_penalty:
+            batch_loss = update.batch_penalty(batch_loss, weight.sum((1, 2)), valid.sum((1, 2)))
         new_buffers = update(None, active, new_buffers)
         if new_buffers is not trainer.buffers:
             trainer.buffers.copy_(new_buffers)
