@@ -4,6 +4,7 @@ The estimators validate and translate; :mod:`sknn_tune._engine` trains tensors. 
 differs: how targets are encoded, which losses exist and the validation score.
 """
 
+import contextlib
 import functools
 import warnings
 from abc import ABCMeta, abstractmethod
@@ -97,6 +98,16 @@ def _plain_parameters_key(cls, params):
     return cls, tuple(items)
 
 
+def engine_batch_size(batch, n_train):
+    """The stack's batch size for ``batch`` rows a step of ``n_train``: at least ``n_train``
+    trains one full batch an epoch, ``n_train`` rows wide rounded up to a multiple of
+    ``FULL_BATCH_ROUNDING`` (padding rows weigh nothing), so that folds of 118 and 119 rows share
+    a stack and a member trains the same bits alone or in it."""
+    if batch >= n_train:
+        batch = min(batch, -(-n_train // FULL_BATCH_ROUNDING) * FULL_BATCH_ROUNDING)
+    return int(batch)
+
+
 def _draw_seed(random_state):
     """``(seed, rs)``: the member's seed, drawn first from ``random_state``, and a function that
     returns the random state after that draw (for the validation split).
@@ -123,10 +134,15 @@ def _int_seed(value):
 class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
     """Base class for the MLP estimators. Not for direct use."""
 
+    # scikit-learn's parameter names and values get an error that names ours (False: a class
+    # with scikit-learn's own signature, sknn_tune.neural_network)
+    _rejects_sklearn_names = True
+
     def __new__(cls, *args, **kwargs):
         # scikit-learn's parameter names (max_iter, alpha, ...) get an error that names ours
         # instead of Python's bare "unexpected keyword argument". (Signatures come from __init__.)
-        _not_sklearn_names(cls, kwargs)
+        if cls._rejects_sklearn_names:
+            _not_sklearn_names(cls, kwargs)
         return super().__new__(cls)
 
     _parameter_constraints: dict = {
@@ -244,7 +260,8 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         scikit-learn's MLP parameter names (``max_iter``, ``alpha``, ...) get an error that
         names ours.
         """
-        _not_sklearn_names(type(self), params)
+        if self._rejects_sklearn_names:
+            _not_sklearn_names(type(self), params)
         return super().set_params(**params)
 
     def _validate_params(self):
@@ -253,7 +270,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         key = _plain_parameters_key(type(self), self.get_params(deep=False))
         if key is not None and key in _VALID_PARAMETERS:
             return
-        for (name, value), ours in SKLEARN_VALUES.items():
+        for (name, value), ours in SKLEARN_VALUES.items() if self._rejects_sklearn_names else ():
             if getattr(self, name, None) == value:
                 raise ValueError(f"{name}={value!r} is scikit-learn's name; sknn_tune calls it "
                                  f"{name}={ours!r}.")
@@ -348,12 +365,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
             trainer = self.model_.continued_as(
                 replace(plan.member, seed=int(self.model_.seeds[0])), plan.config.device,
                 plan.config.dtype)
-            # Changed hyperparameters take effect now, as in scikit-learn: the member's own
-            # above, the optimizer and batch size here.
-            trainer.reconfigure(plan.config)
-            trainer.reset_stopping()
-            if not incremental:
-                trainer.restart_schedule()
+            self._continue(trainer, plan, incremental)
             epochs_before = int(trainer.epochs_done[0])
         else:
             trained = provided_trainer(plan)
@@ -363,12 +375,10 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         X_t = (X.tensor(plan.config.dtype, plan.config.device) if isinstance(X, IndexedRows)
                else as_rows(plan.X, plan.config.dtype, plan.config.device))
         Y_t = as_rows(plan.Y, plan.config.dtype, plan.config.device)
-        n_epochs = 1 if incremental else (self.max_epochs if continuing else None)
+        n_epochs = 1 if incremental else (plan.member.max_epochs if continuing else None)
         monitor = plan.monitor
-        with tqdm(total=n_epochs or self.max_epochs, disable=not self.verbose, unit="epoch",
-                  desc=type(self).__name__) as bar:
-            trainer.fit(X_t, Y_t, [plan.data], n_epochs=n_epochs,
-                        on_epoch=lambda trainer: _report_epoch(bar, trainer),
+        with self._progress(n_epochs or plan.member.max_epochs) as on_epoch:
+            trainer.fit(X_t, Y_t, [plan.data], n_epochs=n_epochs, on_epoch=on_epoch,
                         monitor=None if monitor is None else
                         lambda trainer, members: [monitor(trainer, i) for i in members])
         try:
@@ -376,6 +386,22 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         except DivergenceError:
             self._restore_fitted(before)  # never holding the diverged weights
             raise
+
+    def _continue(self, trainer, plan, incremental):
+        """Prepare ``trainer``, a copy of the fitted model, to continue as ``plan`` says."""
+        # Changed hyperparameters take effect now, as in scikit-learn: the member's own already,
+        # the optimizer and batch size here.
+        trainer.reconfigure(plan.config)
+        trainer.reset_stopping()
+        if not incremental:
+            trainer.restart_schedule()
+
+    @contextlib.contextmanager
+    def _progress(self, n_epochs):
+        """``on_epoch(trainer)`` that reports a fit's epochs (a tqdm bar with ``verbose``)."""
+        with tqdm(total=n_epochs, disable=not self.verbose, unit="epoch",
+                  desc=type(self).__name__) as bar:
+            yield lambda trainer: _report_epoch(bar, trainer)
 
     def _restore_fitted(self, before):
         """Put back the fitted attributes ``before`` held (none: unfitted)."""
@@ -518,19 +544,26 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 "ignored. Set early_stopping=True or pass X_val and y_val.", UserWarning,
                 stacklevel=4)
 
-        if continuing:
-            device, dtype = continuing_placement(self.device, self.dtype,
-                                                 self.model_.config.device,
-                                                 self.model_.config.dtype)
-        else:
-            device = resolve_device(self.device)
-            dtype = compute_dtype(device, X.dtype.name, self.dtype)
         # Every row: the weights themselves, shared by the plans of one inputs (no copy each).
         data = MemberData(rows, sample_weight if rows is inputs.all_rows else sample_weight[rows],
                           val_rows, None if val_rows is None else sample_weight[val_rows])
+        return self._fit_plan(inputs, X, Y, data, seed, incremental, continuing)
+
+    def _placement(self, X, continuing):
+        """``(device, dtype)`` a fit on ``X`` trains on."""
+        if continuing:
+            return continuing_placement(self.device, self.dtype, self.model_.config.device,
+                                        self.model_.config.dtype)
+        device = resolve_device(self.device)
+        return device, compute_dtype(device, X.dtype.name, self.dtype)
+
+    def _fit_plan(self, inputs, X, Y, data, seed, incremental, continuing):
+        """The :class:`FitPlan` of a fit on ``X`` / ``Y`` with ``data``'s rows."""
+        device, dtype = self._placement(X, continuing)
         plan = FitPlan(
             params=self.get_params(deep=False),
-            config=self._stack_config(X.shape[1], Y.shape[1], len(rows), device, dtype),
+            config=self._stack_config(X.shape[1], Y.shape[1], len(data.train_rows), device,
+                                      dtype),
             member=self._member_config(seed, incremental), data=data, X=X, Y=Y,
             rows=inputs.rows)
         plan.monitor = self._scoring_monitor(plan)
@@ -591,14 +624,10 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
             raise ValueError(f"hidden_layer_sizes must be positive integers; got {hidden!r}.")
         hidden = tuple(int(h) for h in hidden)
         batch = AUTO_BATCH_SIZE if self.batch_size == "auto" else self.batch_size
-        if batch >= n_train:
-            # One full batch an epoch, n_train rows wide rounded up to a multiple of
-            # FULL_BATCH_ROUNDING (padding rows weigh nothing): folds of 118 and 119 rows then
-            # share a stack, and a member trains the same bits alone or in it.
-            batch = min(batch, -(-n_train // FULL_BATCH_ROUNDING) * FULL_BATCH_ROUNDING)
         arch = Architecture(n_features, hidden, n_outputs, self.activation, bool(self.batch_norm),
                             self._engine_loss())
-        return StackConfig(arch, self.optimizer, int(batch), self._metric, dtype, device)
+        return StackConfig(arch, self.optimizer, engine_batch_size(batch, n_train), self._metric,
+                           dtype, device)
 
     def _member_config(self, seed, incremental=False):
         """This estimator's own hyperparameters, one member of a stack."""

@@ -17,14 +17,22 @@ from sklearn.ensemble._bagging import MAX_INT, _generate_bagging_indices
 from sklearn.ensemble._bootstrap import _get_n_samples_bootstrap
 from sklearn.model_selection._search import BaseSearchCV
 from sklearn.model_selection._validation import _fit_and_score, _translate_train_sizes
+from sklearn.neural_network import MLPClassifier as _SklearnMLPClassifier
+from sklearn.neural_network import MLPRegressor as _SklearnMLPRegressor
 from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import _safe_split
 from sklearn.utils.multiclass import _check_partial_fit_first_call
 from sklearn.utils.validation import _check_method_params, _check_sample_weight
 
+# scikit-learn's MLP parameter validation, which sknn_tune.neural_network's classes take as theirs
+MLP_CLASSIFIER_CONSTRAINTS = _SklearnMLPClassifier._parameter_constraints
+MLP_REGRESSOR_CONSTRAINTS = _SklearnMLPRegressor._parameter_constraints
+
 __all__ = [
     "MAX_INT",
+    "MLP_CLASSIFIER_CONSTRAINTS",
+    "MLP_REGRESSOR_CONSTRAINTS",
     "BaseSearchCV",
     "HasMethods",
     "Interval",

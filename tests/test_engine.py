@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from sklearn.neural_network import _base as sklearn_nn_base
 from conftest import CUDA_TRAINING_TOLERANCE, assert_same_training, run_device, training_tolerance
 from sklearn.metrics import accuracy_score, r2_score
 
@@ -99,7 +100,23 @@ LOSS_REFERENCES = {
     "squared_error": lambda out, t: 0.5 * F.mse_loss(out, t, reduction="none").mean(-1),
     "absolute_error": lambda out, t: F.l1_loss(out, t, reduction="none").mean(-1),
     "huber": lambda out, t: F.huber_loss(out, t, reduction="none", delta=1.0).mean(-1),
+    # scikit-learn's MLPRegressor losses (sklearn.neural_network._base), one sample at a time
+    "sklearn_squared_error": lambda out, t: _per_sample(sklearn_nn_base.squared_loss, out, t),
+    "poisson": lambda out, t: _per_sample(sklearn_nn_base.poisson_loss, torch.exp(out), t),
 }
+# The gradient a loss steps along, where it is not its value's: scikit-learn's squared error
+# reports half the mean over outputs and steps along the gradient of half their sum.
+LOSS_GRADIENT_REFERENCES = {
+    "sklearn_squared_error": lambda out, t: 0.5 * ((out - t) ** 2).sum(-1),
+    "poisson": lambda out, t: (torch.exp(out) - t * out).sum(-1),
+}
+
+
+def _per_sample(sklearn_loss, prediction, target):
+    """A scikit-learn loss of each row on its own, differentiable where it is torch arithmetic."""
+    values = [sklearn_loss(t[None].detach().numpy(), p[None].detach().numpy())
+              for p, t in zip(prediction, target)]
+    return torch.tensor(values, dtype=prediction.dtype)
 
 ACTIVATION_REFERENCES = {
     "relu": torch.nn.ReLU(),
@@ -211,13 +228,17 @@ def test_loss_value_matches_torch_and_gradient_matches_autograd(name):
     assert value.shape == (2, 6) and grad.shape == (2, 6, 3)
     reference = torch.stack([LOSS_REFERENCES[name](out[m], target[m]) for m in range(2)])
     torch.testing.assert_close(value, reference, **TIGHT)
-    (auto,) = torch.autograd.grad(reference.sum(), out)
+    stepped = LOSS_GRADIENT_REFERENCES.get(name, LOSS_REFERENCES[name])
+    (auto,) = torch.autograd.grad(torch.stack([stepped(out[m], target[m]) for m in range(2)]).sum(),
+                                  out)
     torch.testing.assert_close(grad, auto, **TIGHT)
     link = LOSSES[name].link(out.detach())
     if _is_classification(name):
         torch.testing.assert_close(link, torch.softmax(out.detach(), -1), **TIGHT)
     elif _is_multilabel(name):
         torch.testing.assert_close(link, torch.sigmoid(out.detach()), **TIGHT)
+    elif name == "poisson":
+        torch.testing.assert_close(link, torch.exp(out.detach()), rtol=0, atol=0)
     else:
         torch.testing.assert_close(link, out.detach(), rtol=0, atol=0)
 
@@ -382,6 +403,8 @@ def _targets(loss, gen, m, n, k):
         return F.one_hot(torch.randint(k, (m, n), generator=gen), k).to(DEVICE, DTYPE)
     if _is_multilabel(loss):
         return torch.randint(2, (m, n, k), generator=gen).to(DEVICE, DTYPE)
+    if loss == "poisson":  # counts
+        return torch.randint(4, (m, n, k), generator=gen).to(DEVICE, DTYPE)
     return _randn(gen, m, n, k)
 
 
@@ -430,9 +453,9 @@ def _reference_step(arch, flat, buffers, x, target, weight, valid, dropout, keys
         running = [(mean[m, 0].clone(), var[m, 0].clone()) for mean, var in split_buffers(buffers, arch)]
         out = _reference_forward(arch, views, m, x[m, real], running, masks)
         w = weight[m, real, 0]
-        weighted = (w * LOSS_REFERENCES[arch.loss](out, target[m, real])).sum()
-        total = total + weighted / w.sum()
-        loss_sums.append(weighted.detach())
+        stepped = LOSS_GRADIENT_REFERENCES.get(arch.loss, LOSS_REFERENCES[arch.loss])
+        total = total + (w * stepped(out, target[m, real])).sum() / w.sum()
+        loss_sums.append((w * LOSS_REFERENCES[arch.loss](out, target[m, real])).sum().detach())
         new_buffers.append(torch.cat([t for pair in running for t in pair]) if running else buffers[m])
     total.backward()
     return flat.grad, torch.stack(loss_sums), torch.stack(new_buffers)
@@ -489,7 +512,9 @@ def test_train_step_gradient_matches_autograd(activation, loss, batch_norm, vari
     ref_grad, ref_loss_sum, ref_buffers = _reference_step(arch, flat, buffers, x, target, weight, valid,
                                                           dropout, keys)
     assert grad.shape == flat.shape
-    torch.testing.assert_close(grad, ref_grad, **TIGHT)
+    # (absolute rounding grows with the gradient's scale: exp outputs of the Poisson loss)
+    scale = max(1.0, float(ref_grad.abs().max()))
+    torch.testing.assert_close(grad, ref_grad, rtol=TIGHT["rtol"], atol=TIGHT["atol"] * scale)
     torch.testing.assert_close(loss_sum, ref_loss_sum, **TIGHT)
     torch.testing.assert_close(new_buffers, ref_buffers, **TIGHT)
     if variant == "masked_dropout":

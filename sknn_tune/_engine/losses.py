@@ -66,6 +66,21 @@ def _huber(out, target):
     return value, grad
 
 
+def _sklearn_squared_error(out, target):
+    # scikit-learn's MLPRegressor: it reports 0.5 * the mean over outputs of the squared error,
+    # but steps along out - target, the gradient of 0.5 * their sum (the two agree for one output)
+    residual = out - target
+    return 0.5 * (residual * residual).mean(-1), residual
+
+
+def _poisson(out, target):
+    # The half Poisson deviance of exp(out), summed over the outputs (scikit-learn's MLPRegressor
+    # with loss='poisson', its constant xlogy(y, y) - y included), from the log-mean ``out``.
+    mean = torch.exp(out)
+    value = (torch.special.xlogy(target, target) - target * out - target + mean).sum(-1)
+    return value, mean - target
+
+
 def _softmax(out):
     return torch.softmax(out, dim=-1)
 
@@ -86,4 +101,6 @@ LOSSES = {
     "squared_error": Loss(_squared_error, _identity),
     "absolute_error": Loss(_absolute_error, _identity),
     "huber": Loss(_huber, _identity),
+    "sklearn_squared_error": Loss(_sklearn_squared_error, _identity),
+    "poisson": Loss(_poisson, torch.exp),
 }

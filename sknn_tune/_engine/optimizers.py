@@ -240,4 +240,7 @@ SKLEARN_OPTIMIZERS = {
                                          "epsilon": m.epsilon}, ("beta1", "beta2", "epsilon")),
 }
 
-UPDATE_RULES = {**OPTIMIZERS, **SKLEARN_OPTIMIZERS}
+# L-BFGS has no per-step rule: the trainer hands the whole minimisation to scipy (._lbfgs)
+LBFGS = Optimizer((), None, None, None, lambda m: {"max_fun": m.max_fun}, ())
+
+UPDATE_RULES = {**OPTIMIZERS, **SKLEARN_OPTIMIZERS, "lbfgs": LBFGS}

@@ -1023,7 +1023,7 @@ class _EpochUpdate:
         self.l2_scale = inverse[:, None]
         if self.penalties.l2 is not None:
             params = self.trainer.params
-            batch_loss = batch_loss + 0.5 * (self.penalties.l2 * params * params).sum(1) * inverse
+            batch_loss = batch_loss + 0.5 * (self.penalties.l2 * params * params).sum(1)
         return batch_loss * rows * inverse
 
     def __call__(self, active, active_t, new_buffers):
