@@ -23,6 +23,7 @@ def _is_multilabel(y):
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
+    _min_classes = 2  # classes a fit needs
     _parameter_constraints: dict = {
         **_BaseMLP._parameter_constraints,
         "loss": [StrOptions(set(_LOSSES))],
@@ -108,7 +109,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 self.classes_, codes = np.unique(y, return_inverse=True)
             else:
                 self.classes_ = np.unique(classes)
-            if len(self.classes_) < 2:
+            if len(self.classes_) < self._min_classes:
                 raise ValueError(
                     f"{type(self).__name__} needs samples of at least 2 classes in the data, but "
                     f"the data contains only one class: {self.classes_[0]!r}.")

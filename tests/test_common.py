@@ -14,7 +14,7 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
-from sknn_tune import MLPClassifier, MLPRegressor
+from sknn_tune import MLPClassifier, MLPRegressor, neural_network
 
 _WEIGHTS = ("float32 training: sample weights and the repeated rows they stand for sum in another "
             "order (~1e-7 apart); passes in float64")
@@ -38,3 +38,9 @@ def test_sklearn_compatible_estimator(estimator, check):
 @pytest.mark.parametrize("Estimator", [MLPClassifier, MLPRegressor])
 def test_float32_rounding_checks_pass_in_float64(Estimator, check):
     check(Estimator.__name__, Estimator(dtype="float64"))
+
+
+# scikit-learn's signature (dtype=None: the input's float dtype, as scikit-learn's MLP)
+@parametrize_with_checks([neural_network.MLPClassifier(), neural_network.MLPRegressor()])
+def test_sklearn_signature_estimator(estimator, check):
+    check(estimator)

@@ -336,14 +336,25 @@ class SklearnMLPMixin:
 
     @property
     def _no_improvement_count(self):
-        check_is_fitted(self)
+        """Epochs since the last improvement by ``tol`` (what stops the fit)."""
+        if not hasattr(self, "model_"):
+            return vars(self).get("_set_no_improvement_count", 0)
         trainer = self.model_
         return int(trainer.wait[0] if self.early_stopping else trainer.loss_wait[0])
 
+    @_no_improvement_count.setter
+    def _no_improvement_count(self, value):
+        # (scikit-learn's tests set it before a partial_fit from hand-set weights; a fit counts
+        # afresh)
+        self._set_no_improvement_count = value
+
     @property
     def _optimizer(self):
+        """The learning rate of the coming epoch, as scikit-learn's optimizer holds it."""
         check_is_fitted(self)
         trainer = self.model_
+        if self.solver == "sgd" and self.learning_rate == "invscaling" and self.t_:
+            return _OptimizerView(float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t)
         return _OptimizerView(float(trainer._learning_rates()[0] * trainer.members[0].lr))
 
     # ------------------------------------------------------------------------------------------

@@ -135,8 +135,12 @@ class MLPClassifier(SklearnMLPMixin, classifier.MLPClassifier):
         self.device = device
         self.dtype = dtype
 
+    _min_classes = 1  # scikit-learn's fits one class too (it then always predicts it)
+
     def _binary(self):
-        return not self.multilabel_ and len(self.classes_) == 2
+        # one logistic output: two classes, or one (whose target column is all 0, as
+        # scikit-learn's LabelBinarizer makes it)
+        return not self.multilabel_ and len(self.classes_) <= 2
 
     def _engine_loss(self):
         # scikit-learn's: one logistic output for two classes, a softmax over more
@@ -153,12 +157,14 @@ class MLPClassifier(SklearnMLPMixin, classifier.MLPClassifier):
     def _encode_targets(self, y, reset, classes=None):
         Y, codes = super()._encode_targets(y, reset, classes)
         if self._binary():
-            Y = Y[:, 1:]  # the positive class's column: scikit-learn's LabelBinarizer
+            # the positive class's column, as scikit-learn's LabelBinarizer gives it
+            Y = Y[:, 1:] if Y.shape[1] == 2 else np.zeros_like(Y)
         return Y, codes
 
     def _decode_targets(self, Y):
         if self._binary() and Y.shape[1] == 1:
-            return self.classes_[(Y[:, 0] > 0.5).astype(np.int64)]
+            positive = (Y[:, 0] > 0.5).astype(np.int64)
+            return self.classes_[np.minimum(positive, len(self.classes_) - 1)]
         return super()._decode_targets(Y)
 
     def predict_proba(self, X):
