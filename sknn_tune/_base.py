@@ -37,7 +37,9 @@ from ._engine import (
 )
 from ._engine.device import compute_dtype, continuing_placement, resolve_device, usable_device
 from ._engine.network import split_flat
+from ._engine.optimizers import UPDATE_RULES
 from ._engine.sparse_rows import as_rows
+from ._engine.trainer import LBFGS
 from ._fit_protocol import INPUT_DTYPES, FitInputs, FitPlan, IndexedRows, provided_trainer
 from ._sklearn_compat import Interval, StrOptions, _check_sample_weight, _fit_context
 from ._summary import model_summary
@@ -151,7 +153,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "batch_norm": ["boolean"],
         "init": [SortedStrOptions({"auto", *INITIALIZERS})],
-        "optimizer": [SortedStrOptions(set(OPTIMIZERS))],
+        "optimizer": [SortedStrOptions({*OPTIMIZERS, LBFGS})],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "momentum": [Interval(Real, 0, 1, closed="both")],
         "beta1": [Interval(Real, 0, 1, closed="left")],
@@ -629,8 +631,22 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         return StackConfig(arch, self.optimizer, engine_batch_size(batch, n_train), self._metric,
                            dtype, device)
 
+    def _check_lbfgs(self):
+        """L-BFGS minimises one deterministic objective over every row: raise for what it
+        cannot honour."""
+        if self.optimizer != LBFGS:
+            return
+        unsupported = {"dropout": self.dropout > 0, "noise_std": self.noise_std > 0,
+                       "batch_norm": bool(self.batch_norm), "early_stopping": self.early_stopping}
+        named = [name for name, used in unsupported.items() if used]
+        if named:
+            raise ValueError(f"optimizer='lbfgs' minimises the loss over every row at once, "
+                             f"without {', '.join(named)}: turn {'it' if len(named) == 1 else 'them'} "
+                             "off, or use a stochastic optimizer.")
+
     def _member_config(self, seed, incremental=False):
         """This estimator's own hyperparameters, one member of a stack."""
+        self._check_lbfgs()
         no_momentum = self.optimizer in ("sgd",)
         return MemberConfig(
             seed=seed, lr=self.lr, momentum=0.0 if no_momentum else self.momentum,
@@ -673,7 +689,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         self.n_iter_ = int(trainer.epochs_done[0]) - epochs_before  # this call's, as sklearn's
         self.best_epoch_ = int(trainer.final_epoch()[0])
         if trainer.diverged[0]:
-            names = [*_DIVERGENCE_PARAMS, *OPTIMIZERS[self.optimizer].hyper_names]
+            names = [*_DIVERGENCE_PARAMS, *UPDATE_RULES[self.optimizer].hyper_names]
             params = ", ".join(f"{name}={_for_people(getattr(self, name))}" for name in names)
             raise DivergenceError(
                 f"{type(self).__name__} diverged at epoch {self.n_iter_}: the training loss "
@@ -684,6 +700,13 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
             warnings.warn(
                 f"Training interrupted at epoch {self.n_iter_}; keeping the model trained so far "
                 f"(weights of epoch {self.best_epoch_}).", RuntimeWarning, stacklevel=3)
+        elif self.optimizer == LBFGS and not trainer.stopped[0]:
+            result = (getattr(trainer, "lbfgs_results", None) or [None])[0]
+            warnings.warn(
+                f"L-BFGS stopped after {self.n_iter_} iterations without converging"
+                + ("" if result is None else f" ({result.message})")
+                + ". Raise max_epochs, or standardise the inputs.", ConvergenceWarning,
+                stacklevel=3)
         elif (not incremental and self.patience is not None and not trainer.stopped[0]
               and self.n_iter_ >= self.max_epochs):
             warnings.warn(

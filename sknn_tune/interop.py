@@ -328,6 +328,10 @@ def to_skorch(estimator, **params):
             f"to_skorch has no skorch net for a multilabel {type(estimator).__name__} (loss "
             f"{config.architecture.loss!r}): use to_torch(), whose logits give predict_proba "
             "through torch.sigmoid, in a skorch.NeuralNet with BCEWithLogitsLoss.")
+    if config.optimizer not in OPTIMIZERS:  # L-BFGS, scikit-learn's update rules
+        raise ValueError(
+            f"to_skorch continues training with a torch.optim optimizer; this model trained with "
+            f"{config.optimizer!r}, which has none. Use to_torch() and pick an optimizer.")
     classifier = config.architecture.loss.startswith("softmax_")
     optimizer_entry = OPTIMIZERS[config.optimizer]
     optimizer = optimizer_entry.torch_class

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from sklearn.neural_network import _base as sklearn_nn_base
 from conftest import CUDA_TRAINING_TOLERANCE, assert_same_training, run_device, training_tolerance
 from sklearn.metrics import accuracy_score, r2_score
+from sklearn.neural_network import _base as sklearn_nn_base
 
 from sknn_tune._engine import rng
 from sknn_tune._engine import trainer as trainer_module
@@ -1348,3 +1348,45 @@ def test_every_per_member_field_is_a_trainer_attribute():
             prop = vars(StackedTrainer).get(field.name)
             assert isinstance(prop, property), field.name
             assert prop.__doc__ == f"``{part}.{field.name}``, read and written in place."
+
+
+@pytest.mark.parametrize("batch_penalty", [False, True])
+def test_lbfgs_matches_scipy_on_the_autograd_objective(batch_penalty):
+    # Each member is minimised alone: the same scipy call on an objective built from
+    # torch.nn.functional (autograd), from the same start, ends at the same weights.
+    import scipy.optimize
+
+    X, Y = _classification_data(n=40, seed=3)
+    config = replace(_stack("lbfgs"), batch_penalty=batch_penalty)
+    members = [MemberConfig(seed=s, weight_decay=wd, max_epochs=25, tol=1e-9)
+               for s, wd in ((1, 0.0), (2, 0.05))]
+    weight = np.linspace(0.5, 1.5, 30)
+    data = [MemberData(np.arange(30)), MemberData(np.arange(5, 35), train_weight=weight)]
+    trainer = StackedTrainer(config, members)
+    start = trainer.params.clone()
+    trainer.fit(X, Y, data)
+    arch = config.architecture
+    n = arch.n_parameters()
+    for i, (member, d) in enumerate(zip(members, data)):
+        w = torch.ones(30, dtype=DTYPE) if d.train_weight is None else torch.tensor(d.train_weight)
+        x, y = X[d.train_rows].cpu(), Y[d.train_rows].cpu()
+        l2 = member.weight_decay / (float(w.sum()) if batch_penalty else 1.0)
+
+        def objective(theta, x=x, y=y, w=w, l2=l2):
+            flat = torch.zeros(1, arch.row_width(), dtype=DTYPE)
+            flat[0, :n] = torch.from_numpy(theta)
+            flat.requires_grad_(True)
+            views = split_flat(flat, arch.parameter_layout())
+            out = _reference_forward(arch, views, 0, x, [], None)
+            loss = (w * LOSS_REFERENCES[arch.loss](out, y)).sum() / w.sum()
+            loss = loss + 0.5 * l2 * sum((views["weight", k] ** 2).sum() for k in range(3))
+            (grad,) = torch.autograd.grad(loss, flat)
+            return float(loss.detach()), grad[0, :n].numpy()
+
+        reference = scipy.optimize.minimize(
+            objective, start[i, :n].cpu().numpy(), method="L-BFGS-B", jac=True,
+            options={"maxiter": 25, "maxfun": member.max_fun, "gtol": 1e-9})
+        np.testing.assert_allclose(trainer.params[i, :n].cpu().numpy(), reference.x, rtol=1e-7,
+                                   atol=1e-9)
+        assert trainer.epochs_done[i] == trainer.lbfgs_results[i].n_iter == reference.nit
+        np.testing.assert_allclose(trainer.history(i)["train_loss"][-1], reference.fun, rtol=1e-10)

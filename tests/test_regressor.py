@@ -108,7 +108,7 @@ def test_input_errors(data):
 @pytest.mark.parametrize("param, value, valid", [
     ("loss", "log_loss", "huber"),
     ("activation", "softplus", "gelu"),
-    ("optimizer", "lbfgs", "rmsprop"),
+    ("optimizer", "lion", "rmsprop"),
     ("noise_std", -1.0, "range"),
     ("scoring", "accuracy_typo", "neg_mean_absolute_error"),
 ])

@@ -36,7 +36,7 @@ def test_logistic_activation_names_sigmoid():
 
 def test_option_sets_in_errors_are_sorted():
     with pytest.raises(ValueError) as err:
-        clf(optimizer="lbfgs").fit(X, Y)
+        clf(optimizer="lion").fit(X, Y)
     options = str(err.value).split("{")[1].split("}")[0].replace("'", "").split(", ")
     assert options == sorted(options) and "adam" in options
 

@@ -9,6 +9,7 @@ weights (its Glorot bounds), the early-stopping split, then each epoch's shuffle
 """
 
 import contextlib
+import itertools
 import warnings
 
 import numpy as np
@@ -201,7 +202,7 @@ class SklearnMLPMixin:
         """scikit-learn's ``_init_coef`` of every layer, in order, as one flat row."""
         factor = 2.0 if self.activation == "logistic" else 6.0
         parts = []
-        for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
+        for fan_in, fan_out in itertools.pairwise(layer_units):
             bound = np.sqrt(factor / (fan_in + fan_out))
             parts.append(rs.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype, copy=False))
             parts.append(rs.uniform(-bound, bound, fan_out).astype(dtype, copy=False))
@@ -285,7 +286,8 @@ class SklearnMLPMixin:
         self.intercepts_ = [views["bias", i][0, 0].numpy().astype(dtype)
                             for i in range(n_layers)]
         self.n_iter_ = int(trainer.epochs_done[0]) - epochs_before
-        self.t_ = int(trainer.rows_seen[0])
+        # samples the stochastic solvers saw (scikit-learn's L-BFGS leaves it 0)
+        self.t_ = 0 if trainer.config.optimizer == "lbfgs" else int(trainer.rows_seen[0])
         self.n_layers_ = n_layers + 1
         self.n_outputs_ = arch.n_outputs
         self.out_activation_ = self._out_activation()

@@ -389,7 +389,7 @@ MLPRegressor.__doc__ = f"""Multi-layer Perceptron regressor: scikit-learn's, tra
     >>> X, y = make_regression(100, 5, random_state=1)
     >>> with warnings.catch_warnings():
     ...     warnings.simplefilter("ignore")
-    ...     reg = MLPRegressor((16,), solver="lbfgs", max_iter=200, random_state=1).fit(X, y)
+    ...     reg = MLPRegressor(hidden_layer_sizes=(16,), solver="lbfgs", random_state=1).fit(X, y)
     >>> round(reg.score(X, y), 2)
     1.0
     """
