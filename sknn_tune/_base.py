@@ -139,6 +139,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
     # scikit-learn's parameter names and values get an error that names ours (False: a class
     # with scikit-learn's own signature, sknn_tune.neural_network)
     _rejects_sklearn_names = True
+    epochs_parameter = "max_epochs"  # the parameter that sets the epochs of a fit
 
     def __new__(cls, *args, **kwargs):
         # scikit-learn's parameter names (max_iter, alpha, ...) get an error that names ours

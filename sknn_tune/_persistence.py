@@ -15,6 +15,7 @@ import warnings
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from . import neural_network
 from ._base import _is_fitted_attribute
 from ._engine import StackedTrainer
 from ._engine.device import resolve_device
@@ -26,7 +27,13 @@ from .regressor import MLPRegressor
 FORMAT = "sknn_tune.save"
 # Raise when the layout of the file changes; load reads every version up to this one.
 VERSION = 1
-_ESTIMATORS = {cls.__name__: cls for cls in (MLPClassifier, MLPRegressor)}
+# name in the file -> class (scikit-learn's signature under its module's name)
+_ESTIMATORS = {
+    **{cls.__name__: cls for cls in (MLPClassifier, MLPRegressor)},
+    **{f"neural_network.{cls.__name__}": cls
+       for cls in (neural_network.MLPClassifier, neural_network.MLPRegressor)},
+}
+_NAMES = {cls: name for name, cls in _ESTIMATORS.items()}
 _PLAIN_PARAMETER = ("plain data: a str, int, float, bool or None, a torch.device, or a list, tuple "
                     "or dict of those")
 
@@ -78,11 +85,12 @@ def save(estimator, path):
     >>> content["estimator"], content["params"]["hidden_layer_sizes"]
     ('MLPClassifier', (8,))
     """
-    name = type(estimator).__name__
-    if _ESTIMATORS.get(name) is not type(estimator):
+    name = _NAMES.get(type(estimator))
+    if name is None:
         raise TypeError(
-            f"save() takes a fitted MLPClassifier or MLPRegressor; got {name}. Save the last "
-            "step of a pipeline, or pickle other objects with joblib.")
+            f"save() takes a fitted MLPClassifier or MLPRegressor; got "
+            f"{type(estimator).__name__}. Save the last step of a pipeline, or pickle other "
+            "objects with joblib.")
     check_is_fitted(estimator)
     params = {}
     for param, value in estimator.get_params(deep=False).items():

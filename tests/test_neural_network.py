@@ -280,6 +280,17 @@ def test_pickles_pipelines_pandas_and_string_labels():
         warnings.simplefilter("ignore", ConvergenceWarning)
         direct.fit(frame, labels)
     assert list(direct.feature_names_in_) == list(frame.columns)
+    # sknn_tune's pickle-free file, which continues training as the saved estimator would
+    from sknn_tune import load, save
+
+    path = f"{pytest.importorskip('tempfile').mkdtemp()}/model.pt"
+    save(direct, path)
+    loaded = load(path)
+    assert type(loaded) is neural_network.MLPClassifier
+    np.testing.assert_array_equal(loaded.predict_proba(frame), direct.predict_proba(frame))
+    loaded.partial_fit(frame, labels)
+    direct.partial_fit(frame, labels)
+    np.testing.assert_array_equal(loaded.coefs_[0], direct.coefs_[0])
 
 
 def test_sklearn_names_and_values_are_accepted_and_validated_as_sklearn():
@@ -326,3 +337,34 @@ def test_own_estimators_adaptive_lr_divides_when_stalled():
     # every 2 epochs without improvement by tol the lr is divided by 5, until <= 1e-6: a stop
     assert lrs[-1] <= 1e-6 < lrs[-2 - 1] and clf.n_iter_ < 100
     np.testing.assert_allclose(np.unique(lrs)[::-1], 0.05 * 0.2 ** np.arange(len(np.unique(lrs))))
+
+
+def test_fused_searches_with_lbfgs_and_halving_give_sklearns_results():
+    from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+    from sklearn.model_selection import HalvingGridSearchCV
+
+    from sknn_tune import FusedHalvingGridSearchCV
+
+    kind, X, y = TASKS["multiclass"]
+    base = {"hidden_layer_sizes": (6,), "random_state": 0, "max_iter": 5}
+    grid = {"solver": ["lbfgs", "adam"], "alpha": [1e-4, 1.0]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fused = FusedGridSearchCV(neural_network.MLPClassifier(device="cpu", **base), grid,
+                                  cv=3).fit(X, y)
+        reference = GridSearchCV(sk.MLPClassifier(**base), grid, cv=3).fit(X, y)
+    np.testing.assert_allclose(fused.cv_results_["mean_test_score"],
+                               reference.cv_results_["mean_test_score"], rtol=0, atol=1e-12)
+    grid = {"learning_rate_init": [1e-3, 1e-2, 3e-2], "solver": ["adam", "sgd"]}
+    halving = {"resource": "max_iter", "min_resources": 2, "max_resources": 8, "factor": 2,
+               "cv": 3}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fused = FusedHalvingGridSearchCV(neural_network.MLPClassifier(device="cpu", **base),
+                                         grid, **halving).fit(X, y)
+        reference = HalvingGridSearchCV(sk.MLPClassifier(**base), grid, **halving).fit(X, y)
+    np.testing.assert_allclose(fused.cv_results_["mean_test_score"],
+                               reference.cv_results_["mean_test_score"], rtol=0, atol=1e-12)
+    assert fused.best_params_ == reference.best_params_
+    assert fused.n_member_epochs_ < sum(reference.cv_results_["param_max_iter"]) * 3, \
+        "later rounds continue the members of earlier ones"

@@ -229,9 +229,9 @@ class _Planning:
         key = fit_key(plan, fingerprint, data_digest_of(plan, self.digest))
         resume = None
         # A schedule over max_epochs gives a longer run other lrs: no prefix of it to continue.
-        if continues and not SCHEDULES[mlp.lr_schedule].uses_max_epochs:
+        if continues and not SCHEDULES[plan.member.lr_schedule].uses_max_epochs:
             params = {k: v for k, v in plan.params.items()
-                      if k not in (RESOURCE_PARAMETER, "verbose")}
+                      if k not in (mlp.epochs_parameter, "verbose")}
             resume = resume_key(plan, params, fingerprint, seeded=mlp.random_state is not None)
         return Planned(key, plan, block, resume, spread_request(mlp.device))
 

@@ -103,6 +103,7 @@ class SklearnMLPMixin:
     """scikit-learn's MLP parameters and fitted attributes over an sknn_tune estimator."""
 
     _rejects_sklearn_names = False
+    epochs_parameter = "max_iter"
     # scikit-learn's MLP has neither: the engine reads them
     scoring = None
     class_weight = None
