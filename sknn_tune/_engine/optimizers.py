@@ -61,6 +61,9 @@ class Optimizer(NamedTuple):
     torch_kwargs: Callable  # MemberConfig -> that class's keyword arguments (but lr, weight_decay)
     hyper_names: tuple = ()  # the member hyperparameters the rule reads
     decoupled_weight_decay: bool = False
+    # The grouped form is a fused torch kernel; False: it is the column rule row by row, and
+    # the trainer runs the column rule on every device (scikit-learn's rules).
+    grouped_kernel: bool = True
 
 
 def _sgd_rule(momentum, nesterov):
@@ -229,15 +232,16 @@ SKLEARN_OPTIMIZERS = {
     "sklearn_sgd": Optimizer(("velocity",), _rows_rule(_sklearn_sgd_columns(nesterov=False)),
                              _sklearn_sgd_columns(nesterov=False), None,
                              lambda m: {"momentum": m.momentum, "nesterov": False},
-                             ("momentum",)),
+                             ("momentum",), grouped_kernel=False),
     "sklearn_nesterov": Optimizer(("velocity",), _rows_rule(_sklearn_sgd_columns(nesterov=True)),
                                   _sklearn_sgd_columns(nesterov=True), None,
                                   lambda m: {"momentum": m.momentum, "nesterov": True},
-                                  ("momentum",)),
+                                  ("momentum",), grouped_kernel=False),
     "sklearn_adam": Optimizer(("exp_avg", "exp_avg_sq"), _rows_rule(_sklearn_adam_columns),
                               _sklearn_adam_columns, None,
                               lambda m: {"beta_1": m.beta1, "beta_2": m.beta2,
-                                         "epsilon": m.epsilon}, ("beta1", "beta2", "epsilon")),
+                                         "epsilon": m.epsilon}, ("beta1", "beta2", "epsilon"),
+                              grouped_kernel=False),
 }
 
 # L-BFGS has no per-step rule: the trainer hands the whole minimisation to scipy (._lbfgs)

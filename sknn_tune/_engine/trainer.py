@@ -373,7 +373,8 @@ class StackedTrainer:
         mode = _step_mode(device)
         optimizers = [optimizer for optimizer, _ in cfg.optimizer_runs(len(self.members))]
         columns = None
-        if mode != "eager" or _column_update(device):
+        if mode != "eager" or _column_update(device) or not all(o.grouped_kernel
+                                                                 for o in optimizers):
             # Written in place every epoch (a CUDA graph replays the tensors it captured).
             hyper_names = dict.fromkeys(name for o in optimizers for name in o.hyper_names)
             decoupled = any(o.decoupled_weight_decay for o in optimizers)
