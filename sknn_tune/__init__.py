@@ -1,6 +1,7 @@
 """sknn_tune: PyTorch multilayer perceptrons as scikit-learn estimators, with fused search."""
 
 from ._persistence import load, save
+from ._self_tuning import MLPClassifierCV, MLPRegressorCV, default_space
 from ._version import __version__ as __version__
 from .classifier import MLPClassifier
 from .exceptions import DivergenceError
@@ -22,7 +23,10 @@ __all__ = [
     "FusedOptunaSearchCV",
     "FusedRandomizedSearchCV",
     "MLPClassifier",
+    "MLPClassifierCV",
     "MLPRegressor",
+    "MLPRegressorCV",
+    "default_space",
     "load",
     "plot_histories",
     "plot_history",
