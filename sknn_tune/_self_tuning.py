@@ -441,7 +441,7 @@ _ATTRIBUTES_DOC = """\
         Epochs trained by all the searches' fits.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit (only when X has string column names).
 """
 

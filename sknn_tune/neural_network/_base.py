@@ -383,9 +383,9 @@ def sklearn_fitted_attributes_doc(out_activation):
     best_loss_ : float or None
         The minimum loss reached by the solver throughout fitting; None with
         ``early_stopping=True`` (see ``best_validation_score_``). Stochastic solvers only.
-    loss_curve_ : list of shape (n_iter_,)
+    loss_curve_ : list of shape (`n_iter_`,)
         The loss at the end of each training step. Stochastic solvers only.
-    validation_scores_ : list of shape (n_iter_,) or None
+    validation_scores_ : list of shape (`n_iter_`,) or None
         The score at each iteration on a held-out validation set; None without early stopping.
     best_validation_score_ : float or None
         The best validation score (the weights kept); None without early stopping.
@@ -397,7 +397,7 @@ def sklearn_fitted_attributes_doc(out_activation):
         The ith element is the bias vector of layer i + 1.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit (only when X has string column names).
     n_iter_ : int
         The number of iterations the solver has run (in this call of fit).
