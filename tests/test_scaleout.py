@@ -444,3 +444,19 @@ def test_stack_that_keeps_killing_workers_fails_clearly(restored_workers, monkey
     assert len(list(tmp_path.iterdir())) == allowed + 1
     assert not (tmp_path / str(os.getpid())).exists()
     assert not hasattr(search, "cv_results_")
+
+
+@pytest.mark.slow
+def test_self_tuning_estimator_on_dask(dask_client):
+    # Its searches' stacks train on the workers; the results are the local ones.
+    from sknn_tune import MLPClassifierCV
+
+    params = {"n_iter": 3, "n_fine": 2, "cv": 3, "max_epochs": 6, "random_state": 0,
+              "device": "cpu"}
+    ref = MLPClassifierCV(**params).fit(_X, _Y)
+    with joblib.parallel_backend("dask"):
+        search = MLPClassifierCV(**params, n_jobs=2).fit(_X, _Y)
+    np.testing.assert_array_equal(search.cv_results_["mean_test_score"],
+                                  ref.cv_results_["mean_test_score"])
+    assert search.best_params_ == ref.best_params_
+    np.testing.assert_array_equal(search.predict_proba(_X), ref.predict_proba(_X))
