@@ -4,8 +4,8 @@
 #   bash benchmarks/gpu_check.sh            # on the GPU machine, from the repository root or anywhere
 #   bash benchmarks/gpu_check.sh --dry-run  # on the CPU, tiny sizes, same code path (CI runs this)
 #
-# Stages, each under its own `timeout` (together < 8 min), each guarded so one failure does not
-# stop the rest; the exit code is non-zero when any failed:
+# Stages, each under its own `timeout` (on the card 600 s in all, the limits array below), each
+# guarded so one failure does not stop the rest; the exit code is non-zero when any failed:
 #   1. install: scikit-learn >= 1.9, skorch and their pure-Python needs from benchmarks/wheels/
 #      (fetched beforehand by benchmarks/fetch_gpu_wheels.sh where pip works) with
 #      `pip install --no-index --no-deps --target <tmp dir>`, that dir put on PYTHONPATH; the package
@@ -21,11 +21,14 @@
 #      update's grouped vs column form at M = 16, 80; the step eager vs torch.compile and epochs
 #      eager vs CUDA graph at M = 80; its numbers go to benchmarks.log only), 8. bench_scale.py
 #      --memory-only, 9. bench_search.py --workload random (heterogeneous: 40 candidates x 5
-#      folds, fused against RandomizedSearchCV(scikit-learn's MLP, n_jobs=-1) on the CPU cores).
+#      folds, fused against RandomizedSearchCV(scikit-learn's MLP, n_jobs=-1) on the CPU cores),
+#   10. bench_sklearn_exact.py (sknn_tune.neural_network against scikit-learn's MLP: exactness
+#      and default fits on the CPU, one thread; a 24-candidate FusedGridSearchCV on the card
+#      against GridSearchCV(scikit-learn's MLP, n_jobs=-1) on the CPU cores).
 # Output, under $OUT (default benchmarks/results/gpu_check_<UTC timestamp>/), at most 8 plain
-# files in one folder (what the device tool brings back): summary.md (with environment.txt and
-# stages.tsv, which are removed once it is written), tests.log, benchmarks.log, single_fit.json,
-# search.json, throughput.json, scale_memory.json, random.json.
+# files in one folder (what the device tool brings back): summary.md (with environment.txt,
+# stages.tsv and sklearn_exact.json, which are removed once it is written), tests.log,
+# benchmarks.log, single_fit.json, search.json, throughput.json, scale_memory.json, random.json.
 set -uo pipefail
 
 dry=0
@@ -52,12 +55,12 @@ failed=0
 if [ $dry = 1 ]; then
     device=cpu
     # seconds per stage: install, environment, tests, single fit, search, throughput, step compile,
-    # memory, random search
-    limits=(60 30 60 90 60 60 60 60 60)
+    # memory, random search, sklearn exact
+    limits=(60 30 60 90 60 60 60 60 60 60)
     threads=(--threads 1)
 else
     device=cuda
-    limits=(30 20 120 50 85 60 45 70 90)  # 570 s in all
+    limits=(30 20 100 50 85 60 45 70 90 50)  # 600 s in all (tests gave 20 s to sklearn exact)
     threads=()
 fi
 
@@ -190,6 +193,8 @@ if [ $dry = 1 ]; then
     step_compile=(--dry-run)
     memory=(--rows 20000)
     random=(--candidates 2 --folds 2 --epochs 1 --floor-repeats 1 --max-settle 0 --skip sklearn)
+    # (--quick: 60 rows per data set, a 4 x 2 search with GridSearchCV(n_jobs=1), no settling)
+    exact=(--quick)
 else
     single=(--repeats 2 --warmup 1)
     # (no GridSearchCV(ours, n_jobs=-1): a loky worker per core, each starting its own CUDA context)
@@ -199,6 +204,7 @@ else
     memory=(--rows 1000000)
     # (no RandomizedSearchCV(ours, n_jobs=-1): a loky worker per core, each its own CUDA context)
     random=(--floor-repeats 3 --max-settle 10 --skip ours)
+    exact=(--max-settle 5)
 fi
 stage single_fit "${limits[3]}" "$out/benchmarks.log" "$py" "$here/bench_single_fit.py" \
     --device "$device" "${threads[@]}" "${single[@]}" --out "$out/single_fit.json"
@@ -214,10 +220,14 @@ stage memory "${limits[7]}" "$out/benchmarks.log" "$py" "$here/bench_scale.py" \
 
 stage random "${limits[8]}" "$out/benchmarks.log" "$py" "$here/bench_search.py" \
     --workload random --device "$device" "${random[@]}" --out "$out/random.json"
+# sknn_tune.neural_network against scikit-learn's MLP (its JSON goes into summary.md).
+stage sklearn_exact "${limits[9]}" "$out/benchmarks.log" "$py" "$here/bench_sklearn_exact.py" \
+    --device "$device" "${threads[@]}" "${exact[@]}" --out "$out/sklearn_exact.json"
 
 # summary ------------------------------------------------------------------------------------
-# (environment.txt and stages.tsv are in summary.md: removed, so that 8 files come back)
-(cd "$here" && "$py" gpu_check_summary.py "$out") && rm -f "$out/environment.txt" "$out/stages.tsv" \
-    || failed=1
+# (environment.txt, stages.tsv and sklearn_exact.json are in summary.md: removed, so that 8
+# files come back)
+(cd "$here" && "$py" gpu_check_summary.py "$out") \
+    && rm -f "$out/environment.txt" "$out/stages.tsv" "$out/sklearn_exact.json" || failed=1
 echo "gpu_check: $([ $failed = 0 ] && echo 'all stages passed' || echo 'SOME STAGES FAILED'); files in $out"
 exit $failed

@@ -112,6 +112,32 @@ def memory_section(data):
     return out
 
 
+def sklearn_exact_section(data):
+    """bench_sklearn_exact.py: the goals, the default fits and the search (its exactness table,
+    21 rows, stays in benchmarks.log; the worst difference is among the goals)."""
+    sections = data["sections"]
+    out = ["### sknn_tune.neural_network against scikit-learn's MLP (bench_sklearn_exact.py)\n"]
+    out += [f"- {'PASS' if g['pass'] else 'FAIL'} [{g['section']}] {g['goal']}"
+            for g in data["goals"]]
+    if "defaults" in sections:
+        out += ["", format_markdown_table(sections["defaults"]["table"], [
+            ("set", "data set", ""), ("task", "task", ""), ("rows", "rows", "d"),
+            ("agreement_pct", "same predict %", ".2f"), ("n_iter_sklearn", "n_iter_ sklearn", "d"),
+            ("n_iter_ours", "n_iter_ ours", "d"), ("max_rel_diff", "max rel diff W", ".1e"),
+            ("sklearn_s", "sklearn s", ".3f"), ("ours_s", "ours s", ".3f")])]
+    if "search" in sections:
+        search = sections["search"]
+        out += ["", f"Search: digits {search['n_samples']} rows, {search['n_candidates']} "
+                    f"candidates x {search['cv']} folds\n",
+                format_markdown_table(search["results"], [
+                    ("name", "contender", ""), ("n_jobs", "n_jobs", ""), ("device", "device", ""),
+                    ("seconds", "seconds", ".2f"), ("ratio", "÷ fused", ".2f"),
+                    ("best_score", "best score", ".4f"), ("load_before", "load0", ".2f"),
+                    ("load_after", "load1", ".2f"), ("flag", "flag", "")])]
+    out.append("")
+    return out
+
+
 def main(folder):
     folder = Path(folder)
     lines = ["# gpu_check", ""]
@@ -125,7 +151,8 @@ def main(folder):
     lines += ["## Results", ""]
     for name, section in (("single_fit.json", single_fit_section), ("search.json", search_section),
                           ("throughput.json", throughput_section),
-                          ("scale_memory.json", memory_section), ("random.json", random_section)):
+                          ("scale_memory.json", memory_section), ("random.json", random_section),
+                          ("sklearn_exact.json", sklearn_exact_section)):
         data = load(folder, name)
         if data is None:
             lines += [f"({name}: none written)", ""]

@@ -77,7 +77,7 @@ plt.show()
 # What it chose
 # -------------
 # The fitted estimator keeps both stages in ``cv_results_`` (a ``stage`` column; the fine
-# stage is the last ``iter``), the chosen parameters and the refit network.
+# stage's rounds follow the coarse ones), the chosen parameters and the refit network.
 tuned = self_tuning[-1]
 print(tuned.summary())
 

@@ -4,8 +4,8 @@
 wide space (:func:`default_space`) by successive halving with epochs as the resource
 (:class:`~sknn_tune.FusedHalvingRandomSearchCV`: many candidates get a few epochs, the best get
 more), then a fine stage that samples around the best candidates (narrower log-ranges,
-neighbouring widths) at the full budget (:class:`~sknn_tune.FusedGridSearchCV` over the sampled
-candidates), then a refit of the best on all the data. The estimator is scikit-learn's
+neighbouring widths), by successive halving too (:class:`~sknn_tune.FusedHalvingGridSearchCV`
+over the sampled candidates), then a refit of the best on all the data. The estimator is scikit-learn's
 *CV-estimator* pattern (``LogisticRegressionCV``, ``RidgeCV``): usable anywhere an estimator is.
 """
 
@@ -25,7 +25,7 @@ from ._fit_protocol import INPUT_DTYPES
 from ._sklearn_compat import HasMethods, Interval, _fit_context
 from .classifier import MLPClassifier
 from .regressor import MLPRegressor
-from .search import FusedGridSearchCV, FusedHalvingRandomSearchCV
+from .search import FusedHalvingGridSearchCV, FusedHalvingRandomSearchCV
 
 __all__ = ["MLPClassifierCV", "MLPRegressorCV", "default_space"]
 
@@ -218,14 +218,26 @@ class _BaseMLPCV(BaseEstimator):
         return {"cv": self.cv, "scoring": self.scoring, "refit": False, "n_jobs": self.n_jobs,
                 "return_train_score": False, "error_score": np.nan}
 
-    def _coarse_stage(self, template, space, rng, X, y, fit_params):
-        rounds = max(1, math.floor(math.log(self.n_iter, HALVING_FACTOR)))
+    def _halving(self, template, space, n_candidates, search_class, random_state):
+        """Successive halving of ``n_candidates`` over epochs, ending at ``max_epochs``."""
+        # scikit-learn's halving runs 1 + floor(log_factor(n_candidates)) rounds: the first
+        # gets max_epochs / factor ** (rounds - 1) epochs, so that the last gets max_epochs
+        rounds = 0
+        while HALVING_FACTOR ** (rounds + 1) <= n_candidates:
+            rounds += 1
         min_epochs = max(1, self.max_epochs // HALVING_FACTOR ** rounds)
-        search = FusedHalvingRandomSearchCV(
-            template, space, n_candidates=self.n_iter, factor=HALVING_FACTOR,
-            resource=template.epochs_parameter, min_resources=min_epochs,
-            max_resources=self.max_epochs, random_state=int(rng.integers(2**31)),
-            **self._search_options())
+        options = {"factor": HALVING_FACTOR, "resource": template.epochs_parameter,
+                   "min_resources": min_epochs, "max_resources": self.max_epochs,
+                   **self._search_options()}
+        if search_class is FusedHalvingRandomSearchCV:
+            return search_class(template, space, n_candidates=n_candidates,
+                                random_state=random_state, **options)
+        return search_class(template, space, **options)
+
+    def _coarse_stage(self, template, space, rng, X, y, fit_params):
+        search = self._halving(template, space, self.n_iter, FusedHalvingRandomSearchCV,
+                               int(rng.integers(2**31)))
+        min_epochs = search.min_resources
         if self.verbose:
             print(f"{type(self).__name__}: coarse stage, {self.n_iter} candidates from "
                   f"{min_epochs} to {self.max_epochs} epochs")
@@ -256,11 +268,11 @@ class _BaseMLPCV(BaseEstimator):
         if np.max(results["n_resources"]) < self.max_epochs:
             candidates = seeds[:1] + candidates  # the coarse best, at the full budget too
         grid = [{name: [value] for name, value in c.items()} for c in candidates]
-        search = FusedGridSearchCV(clone(template).set_params(**{resource: self.max_epochs}),
-                                   grid, **self._search_options())
+        search = self._halving(template, grid, len(candidates), FusedHalvingGridSearchCV,
+                               None)
         if self.verbose:
             print(f"{type(self).__name__}: fine stage, {len(candidates)} candidates around the "
-                  f"best {len(seeds)} at {self.max_epochs} epochs")
+                  f"best {len(seeds)}, up to {self.max_epochs} epochs")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             search.fit(X, y, **fit_params)
@@ -319,7 +331,7 @@ class _BaseMLPCV(BaseEstimator):
 
 def _joined_results(coarse, fine, resource):
     """Both stages' ``cv_results_`` in one table: a ``stage`` column, the coarse rounds'
-    ``iter`` and ``n_resources`` (the fine stage: the next iter, at the full budget), the
+    ``iter`` and ``n_resources`` (the fine stage's rounds numbered after the coarse ones), the
     candidates' parameters without the epoch resource, ranks over both."""
     frames = []
     for stage, search in (("coarse", coarse), ("fine", fine)):
@@ -331,9 +343,8 @@ def _joined_results(coarse, fine, resource):
         frames.append(frame)
     table = pd.concat(frames, ignore_index=True)
     fine_rows = table["stage"] == "fine"
-    if fine_rows.any():
-        table.loc[fine_rows, "iter"] = table.loc[~fine_rows, "iter"].max() + 1
-        table.loc[fine_rows, "n_resources"] = fine.estimator.get_params()[resource]
+    if fine_rows.any():  # the fine stage's rounds follow the coarse stage's
+        table.loc[fine_rows, "iter"] += table.loc[~fine_rows, "iter"].max() + 1
     table = table.drop(columns=[c for c in (f"param_{resource}", "rank_test_score")
                                 if c in table])
     scores = table["mean_test_score"].fillna(-np.inf)
@@ -403,9 +414,10 @@ _PARAMETERS_DOC = """\
         Candidates of the coarse stage: successive halving keeps a third of them each round
         (with three times the epochs), from ``max_epochs / 3**k`` epochs up to ``max_epochs``.
     n_fine : int, default=None
-        Candidates of the fine stage, sampled around the coarse stage's best three at
-        ``max_epochs``: learning rate and weight decay within a factor of 3, dropout within
-        0.1, each width halved, kept or doubled. None: ``n_iter // 3``; 0: no fine stage.
+        Candidates of the fine stage, sampled around the coarse stage's best three (learning
+        rate and weight decay within a factor of 3, dropout within 0.1, each width halved,
+        kept or doubled) and halved over epochs up to ``max_epochs`` as the coarse stage.
+        None: ``n_iter // 3``; 0: no fine stage.
     cv : int, cross-validation generator or iterable, default=5
         As for scikit-learn's searches (stratified for classifiers).
     scoring : str or callable, default=None
@@ -428,7 +440,7 @@ _ATTRIBUTES_DOC = """\
     cv_results_ : dict of ndarray
         Both stages, one row per candidate and round, with scikit-learn's search columns, a
         ``stage`` column (``'coarse'`` or ``'fine'``), ``iter`` and ``n_resources`` (the epochs
-        of each round; the fine stage is the last ``iter``, at ``max_epochs``).
+        of each round; the fine stage's rounds follow the coarse stage's).
     best_index_ : int
         The row of ``cv_results_`` with the best mean test score at ``max_epochs``.
     best_params_ : dict

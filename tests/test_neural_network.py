@@ -345,7 +345,7 @@ def test_fused_searches_with_lbfgs_and_halving_give_sklearns_results():
 
     from sknn_tune import FusedHalvingGridSearchCV
 
-    kind, X, y = TASKS["multiclass"]
+    _, X, y = TASKS["multiclass"]
     base = {"hidden_layer_sizes": (6,), "random_state": 0, "max_iter": 5}
     grid = {"solver": ["lbfgs", "adam"], "alpha": [1e-4, 1.0]}
     with warnings.catch_warnings():

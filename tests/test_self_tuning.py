@@ -58,7 +58,9 @@ def test_fit_runs_a_coarse_halving_stage_then_a_fine_stage_then_refits_the_best(
     # successive halving over epochs: 3 candidates for 3 epochs, the best for 9
     assert coarse.groupby("iter").size().tolist() == [3, 1]
     assert coarse.groupby("iter").n_resources.first().tolist() == [3, 9]
-    assert len(fine) == 2 and (fine.n_resources == 9).all() and (fine["iter"] == 2).all()
+    # the fine stage's 2 candidates: too few to halve, both trained for the full 9 epochs
+    assert fine.groupby("iter").size().to_dict() == {2: 2}
+    assert (fine.n_resources == 9).all()
     # the best is the best at the full budget, and the refit has its parameters and budget
     full = results[results.n_resources == 9]
     assert clf.best_index_ == full.mean_test_score.idxmax()
@@ -74,6 +76,16 @@ def test_fit_runs_a_coarse_halving_stage_then_a_fine_stage_then_refits_the_best(
     assert clf.n_member_epochs_ > 0
     assert "coarse" in clf.summary() and "Total params" in clf.summary()
     assert (results.rank_test_score.min(), len(results)) == (1, 6)
+
+
+def test_both_stages_halve_over_epochs_up_to_the_budget():
+    clf = MLPClassifierCV(n_iter=9, n_fine=3, cv=2, max_epochs=9, random_state=0).fit(X, Y)
+    results = pd.DataFrame(clf.cv_results_)
+    rounds = results.groupby(["stage", "iter"]).n_resources.agg(["size", "first"])
+    assert rounds.loc["coarse"].values.tolist() == [[9, 1], [3, 3], [1, 9]]
+    assert rounds.loc["fine"].values.tolist() == [[3, 3], [1, 9]]
+    assert clf.best_params_ == clf.cv_results_["params"][clf.best_index_]
+    assert results.n_resources[clf.best_index_] == 9
 
 
 def test_fine_stage_samples_around_the_best():
