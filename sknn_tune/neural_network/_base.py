@@ -111,6 +111,39 @@ class SklearnMLPMixin:
     coefs_ = _Attribute()
     intercepts_ = _Attribute()
 
+    def __init__(
+            self, hidden_layer_sizes, activation, *, solver, alpha, batch_size, learning_rate,
+            learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose, warm_start,
+            momentum, nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2,
+            epsilon, n_iter_no_change, max_fun, device, dtype,
+    ):
+        # scikit-learn's BaseMultilayerPerceptron: every shared parameter, assigned as given
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.device = device
+        self.dtype = dtype
+
     @staticmethod
     def _sklearn_constraints(constraints):
         """scikit-learn's ``constraints``, and sknn_tune's ``device`` and ``dtype``."""
