@@ -702,7 +702,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 f"Training interrupted at epoch {self.n_iter_}; keeping the model trained so far "
                 f"(weights of epoch {self.best_epoch_}).", RuntimeWarning, stacklevel=3)
         elif self.optimizer == LBFGS and not trainer.stopped[0]:
-            result = (getattr(trainer, "lbfgs_results", None) or [None])[0]
+            result = trainer.lbfgs_results[0]
             warnings.warn(
                 f"L-BFGS stopped after {self.n_iter_} iterations without converging"
                 + ("" if result is None else f" ({result.message})")

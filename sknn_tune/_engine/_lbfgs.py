@@ -33,17 +33,14 @@ class LbfgsResult:
 def fit_lbfgs(trainer, X, Y, data, target, on_epoch=None):
     """Minimise each member of ``trainer`` that still trains, up to ``target`` epochs in all.
 
-    Sets ``trainer.lbfgs_results`` (one :class:`LbfgsResult` or None per member); a member that
-    converged (scipy's status 0) is marked stopped.
+    Sets each minimised member's ``trainer.lbfgs_results[i]`` (a :class:`LbfgsResult`); a member
+    that converged (scipy's status 0) is marked stopped.
     """
-    m = len(trainer.members)
-    results = list(getattr(trainer, "lbfgs_results", None) or [None] * m)
-    for i in range(m):
+    for i in range(len(trainer.members)):
         remaining = int(target[i] - trainer.epochs_done[i])
         if remaining <= 0 or trainer.stopped[i] or trainer.diverged[i]:
             continue
-        results[i] = _minimise(trainer, i, X, Y, data[i], remaining, on_epoch)
-    trainer.lbfgs_results = results
+        trainer.lbfgs_results[i] = _minimise(trainer, i, X, Y, data[i], remaining, on_epoch)
     return trainer
 
 

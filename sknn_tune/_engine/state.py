@@ -107,6 +107,7 @@ class MemberProgress(_MemberRows):
     loss_wait: np.ndarray  # int64: epochs since it last improved by tol
     schedule_start: np.ndarray  # int64: the epoch a max_epochs schedule's horizon began
     rows_seen: np.ndarray  # int64: training rows of every epoch trained ('invscaling')
+    lbfgs_results: np.ndarray  # object: how L-BFGS ended (._lbfgs.LbfgsResult), None before
 
     @classmethod
     def fresh(cls, m):
@@ -118,7 +119,8 @@ class MemberProgress(_MemberRows):
             wait=np.zeros(m, dtype=np.int64), plateau_factor=np.ones(m),
             plateau_best=np.full(m, np.inf), plateau_wait=np.zeros(m, dtype=np.int64),
             loss_best=np.full(m, np.inf), loss_wait=np.zeros(m, dtype=np.int64),
-            schedule_start=np.zeros(m, dtype=np.int64), rows_seen=np.zeros(m, dtype=np.int64))
+            schedule_start=np.zeros(m, dtype=np.int64), rows_seen=np.zeros(m, dtype=np.int64),
+            lbfgs_results=np.full(m, None, dtype=object))
 
     @staticmethod
     def _take(value, indices):

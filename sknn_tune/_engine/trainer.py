@@ -91,7 +91,7 @@ class StackConfig:
         """This configuration without what members of one stack may differ in: the stacks of
         configurations with the same ``shared()`` can be joined (L-BFGS, which trains one member
         at a time on every row, joins only L-BFGS)."""
-        return replace(self, optimizer="lbfgs" if self.optimizer == LBFGS else None,
+        return replace(self, optimizer=LBFGS if self.optimizer == LBFGS else None,
                        architecture=replace(self.architecture, activation=None))
 
     def select(self, indices, m):
@@ -254,6 +254,7 @@ class StackedTrainer:
     loss_wait = _delegate("progress", "loss_wait")
     schedule_start = _delegate("progress", "schedule_start")
     rows_seen = _delegate("progress", "rows_seen")
+    lbfgs_results = _delegate("progress", "lbfgs_results")
 
     def __init__(self, config: StackConfig, members: list[MemberConfig]):
         members = list(members)
@@ -780,15 +781,12 @@ class StackedTrainer:
         names = config.state_names(len(host_idx))
         if tuple(tensors.state) != names:  # a mixed stack's: only the optimizers selected
             tensors.state = {name: tensors.state[name] for name in names}
-        selected = self._from_parts(
+        return self._from_parts(
             config, [self.members[i] for i in host_idx], tensors,
             self.progress.select(take),
             [{name: column[take].copy() for name, column in entry.items()}
              for entry in self.log],
             self.interrupted)
-        if getattr(self, "lbfgs_results", None) is not None:
-            selected.lbfgs_results = [self.lbfgs_results[i] for i in host_idx]
-        return selected
 
     @classmethod
     def stack(cls, trainers):
@@ -808,14 +806,10 @@ class StackedTrainer:
             state = {name: t.state[name] if name in t.state else torch.zeros_like(t.params)
                      for name in names}
             parts.append(replace(t.tensors, state=state))
-        stacked = cls._from_parts(
+        return cls._from_parts(
             config, [m for t in trainers for m in t.members], MemberTensors.concat(parts),
             MemberProgress.concat([t.progress for t in trainers]),
             _stacked_logs(trainers), any(t.interrupted for t in trainers))
-        if any(getattr(t, "lbfgs_results", None) is not None for t in trainers):
-            stacked.lbfgs_results = [result for t in trainers for result in
-                                     getattr(t, "lbfgs_results", None) or [None] * len(t.members)]
-        return stacked
 
     def continued_as(self, member, device, dtype=None):
         """A copy of this single-member trainer on ``device`` (its network in ``dtype`` when
@@ -853,7 +847,8 @@ class StackedTrainer:
         m = len(state["members"])  # states saved before convergence was tracked lack these
         state = {"loss_best": np.full(m, np.inf), "loss_wait": np.zeros(m, dtype=np.int64),
                  "schedule_start": np.zeros(m, dtype=np.int64),
-                 "rows_seen": np.zeros(m, dtype=np.int64), **state}
+                 "rows_seen": np.zeros(m, dtype=np.int64),
+                 "lbfgs_results": np.full(m, None, dtype=object), **state}
         progress = MemberProgress.from_dict(state)
         self._assign(state["config"], list(state["members"]), MemberTensors.from_dict(state),
                      progress, _with_divergence_column(state["log"], progress.diverged),

@@ -14,13 +14,13 @@ import warnings
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, is_classifier
+from sklearn.base import is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state, shuffle
 from sklearn.utils.validation import check_is_fitted
 
-from .._base import _NEVER, _plain_parameters_key, engine_batch_size
+from .._base import _NEVER, engine_batch_size
 from .._engine import MemberConfig, MemberData, StackConfig
 from .._engine.device import resolve_device
 from .._engine.network import Architecture, split_flat
@@ -149,19 +149,6 @@ class SklearnMLPMixin:
         """scikit-learn's ``constraints``, and sknn_tune's ``device`` and ``dtype``."""
         return {**constraints, "device": [str, torch.device],
                 "dtype": [StrOptions({"float32", "float64"}), None]}
-
-    def set_params(self, **params):
-        """Set the parameters of this estimator (:meth:`sklearn.base.BaseEstimator.set_params`)."""
-        return BaseEstimator.set_params(self, **params)
-
-    def _validate_params(self):
-        # scikit-learn's own constraints (and, like sknn_tune's estimators, validated once per
-        # distinct parameter set).
-        key = _plain_parameters_key(type(self), self.get_params(deep=False))
-        if key is None or key not in _VALIDATED:
-            BaseEstimator._validate_params(self)
-            if key is not None:
-                _VALIDATED[key] = True
 
     # ------------------------------------------------------------------------------------------
     # fitting
@@ -355,7 +342,7 @@ class SklearnMLPMixin:
                           stacklevel=4)
 
     def _warn_lbfgs(self, trainer):
-        result = (getattr(trainer, "lbfgs_results", None) or [None])[0]
+        result = trainer.lbfgs_results[0]
         if result is None or result.status == 0:
             return
         message = (f"lbfgs failed to converge after {result.n_iter} iteration(s) "
@@ -404,8 +391,6 @@ class SklearnMLPMixin:
             params[0, :start.numel()].copy_(start)
         return super()._predict_outputs(X)
 
-
-_VALIDATED = {}
 
 
 def sklearn_fitted_attributes_doc(out_activation):
