@@ -121,6 +121,22 @@ def describe_machine(info):
     return line + (f"; sknn_tune at {info['git']}" if info.get("git") else "")
 
 
+# The environment variables that set the libraries' threads, recorded with every run.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")
+
+
+def command_line():
+    """The command as typed, with the thread variables it ran under first:
+    ``OMP_NUM_THREADS=1 python benchmarks/bench_search.py --quick``."""
+    env = [f"{k}={os.environ[k]}" for k in THREAD_VARIABLES if k in os.environ]
+    return " ".join([*env, "python", *sys.argv])
+
+
+def thread_environment(*extra):
+    """``{name: value or None}`` of the thread variables (and ``extra`` ones), for the JSON."""
+    return {k: os.environ.get(k) for k in (*THREAD_VARIABLES, *extra)}
+
+
 @contextlib.contextmanager
 def limit_threads(n):
     """Run with ``n`` threads everywhere: torch's intra-op pool and, through threadpoolctl, the

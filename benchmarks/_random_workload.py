@@ -80,6 +80,7 @@ import _common
 import numpy as np
 import torch
 from _common import (
+    command_line,
     describe_machine,
     detect_device,
     format_table,
@@ -90,6 +91,7 @@ from _common import (
     parse_skip,
     settle,
     synchronize,
+    thread_environment,
     time_spent_in,
     write_json,
 )
@@ -492,16 +494,13 @@ def main(argv=None):
     device = detect_device() if args.device == "auto" else args.device
     info = machine_info(device)
     print("search benchmark:", describe_machine(info), f"; load average {load_average()}")
-    env = [f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")
-           if k in os.environ]
-    print("command:", " ".join([*env, "python", *sys.argv]))
+    print("command:", command_line())
     workload = run_random(args, device)
     payload = {
         "benchmark": "search",
         "machine": info,
         "command": sys.argv,
-        "environment": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                                                        "OMP_WAIT_POLICY", "PYTHONWARNINGS")},
+        "environment": thread_environment("PYTHONWARNINGS"),
         "config": {"workload": "random", "data": DATA, "seed": SEED, "epochs": args.epochs,
                    "candidates": args.candidates, "folds": args.folds, "repeats": args.repeats,
                    "skip": sorted(args.skip), "device": args.device,

@@ -41,6 +41,7 @@ import warnings
 import numpy as np
 import torch
 from _common import (
+    command_line,
     describe_machine,
     detect_device,
     format_markdown_table,
@@ -50,6 +51,7 @@ from _common import (
     machine_info,
     peak_memory,
     reset_peak_memory,
+    thread_environment,
     time_spent_in,
     timed,
     write_json,
@@ -357,17 +359,14 @@ def main(argv=None):
     with limit_threads(args.threads):
         info = machine_info(device)
     print("many-candidates benchmark:", describe_machine(info), f"; load average {load_average()}")
-    env = [f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")
-           if k in os.environ]
-    print("command:", " ".join([*env, "python", *sys.argv]))
+    print("command:", command_line())
     started = time.perf_counter()
     workload = run(args, device)
     payload = {
         "benchmark": "many_candidates",
         "machine": info,
         "command": sys.argv,
-        "environment": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                                                        "OMP_WAIT_POLICY")},
+        "environment": thread_environment(),
         "config": {"hidden_layer_sizes": HIDDEN, "activation": "relu", "optimizer": "adam",
                    "batch_size": BATCH, "epochs": args.epochs, "candidates": args.candidates,
                    "folds": FOLDS, "n_samples": args.n_samples, "lr_range": LR_RANGE,

@@ -87,6 +87,7 @@ import numpy as np
 import torch
 from _common import (
     TorchMLP,
+    command_line,
     describe_machine,
     detect_device,
     format_markdown_table,
@@ -102,6 +103,7 @@ from _common import (
     reset_peak_memory,
     settle,
     synchronize,
+    thread_environment,
     time_spent_in,
     timed,
     write_json,
@@ -583,9 +585,7 @@ def main(argv=None):
     with limit_threads(args.threads):
         info = machine_info(device)
         print("search benchmark:", describe_machine(info), f"; load average {load_average()}")
-        env = [f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")
-               if k in os.environ]
-        print("command:", " ".join([*env, "python", *sys.argv]))
+        print("command:", command_line())
         workload = run(args, device)
         if args.profile:
             profile_fused(args, device)
@@ -593,8 +593,7 @@ def main(argv=None):
         "benchmark": "search",
         "machine": info,
         "command": sys.argv,
-        "environment": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                                                        "OMP_WAIT_POLICY")},
+        "environment": thread_environment(),
         "config": {"workload": args.workload,
                    "hidden_layer_sizes": WORKLOADS[args.workload]["hidden"],
                    "activation": "relu", "optimizer": "adam",

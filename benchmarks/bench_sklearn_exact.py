@@ -57,6 +57,7 @@ import warnings
 
 import numpy as np
 from _common import (
+    command_line,
     describe_machine,
     detect_device,
     format_markdown_table,
@@ -67,6 +68,7 @@ from _common import (
     machine_info,
     parse_skip,
     settle,
+    thread_environment,
     timed,
     write_json,
 )
@@ -469,9 +471,7 @@ def main(argv=None):
     device = detect_device() if args.device == "auto" else args.device
     info = machine_info(device)
     print("sklearn-exact benchmark:", describe_machine(info), f"; load average {load_average()}")
-    env = [f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")
-           if k in os.environ]
-    print("command:", " ".join([*env, "python", *sys.argv]))
+    print("command:", command_line())
     sets = load_sets(args.quick)
     report, seconds = {}, {}
     for section, title in (("exact", f"1. exactness: max_iter={args.max_iter}, every solver x "
@@ -499,8 +499,7 @@ def main(argv=None):
         "benchmark": "sklearn_exact",
         "machine": info,
         "command": sys.argv,
-        "environment": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                                                        "OMP_WAIT_POLICY", "PYTHONWARNINGS")},
+        "environment": thread_environment("PYTHONWARNINGS"),
         "config": {"device": device, "max_iter": args.max_iter, "n_jobs": args.n_jobs,
                    "threads": args.threads, "max_settle_s": args.max_settle,
                    "skip": sorted(args.skip), "quick": args.quick, "seed": SEED, "goals": GOALS,
