@@ -22,7 +22,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._fit_protocol import INPUT_DTYPES
-from ._sklearn_compat import HasMethods, Interval, _fit_context
+from ._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context
 from .classifier import MLPClassifier
 from .regressor import MLPRegressor
 from .search import FusedHalvingGridSearchCV, FusedHalvingRandomSearchCV
@@ -34,6 +34,10 @@ FINE_LOG_SPAN = 3.0  # the fine stage samples a log parameter within best / 3 ..
 FINE_DROPOUT_SPAN = 0.1
 FINE_SEEDS = 3  # the fine stage samples around this many of the coarse stage's best
 MIN_WIDTH, MAX_WIDTH = 8, 1024
+# max_epochs='auto': epochs by training rows (up to the first bound, 81; ...), about the same
+# number of optimizer steps at every size; powers of HALVING_FACTOR, so that halving 27
+# candidates starts at a whole number of epochs
+AUTO_EPOCHS = ((2000, 81), (20000, 27), (math.inf, 9))
 LOG_PARAMETERS = ("lr", "weight_decay")
 # the parameters default_space searches, whatever the data
 SPACE_PARAMETERS = ("hidden_layer_sizes", "activation", "dropout", "batch_norm", "optimizer",
@@ -42,7 +46,7 @@ SPACE_PARAMETERS = ("hidden_layer_sizes", "activation", "dropout", "batch_norm",
 
 def _widths(n_samples):
     """Hidden widths worth trying on ``n_samples`` rows: wider networks need more data."""
-    largest = 128 if n_samples < 1000 else 256 if n_samples < 10000 else 512
+    largest = 128 if n_samples < 10000 else 256 if n_samples < 100000 else 512
     return [w for w in (32, 64, 128, 256, 512) if w <= largest]
 
 
@@ -61,8 +65,8 @@ def default_space(n_samples, n_features=None):
     :class:`~sklearn.model_selection.ParameterSampler`: stochastic training (Adam, AdamW, SGD
     with momentum; dropout, batch normalisation, batch size) and, on up to 2000 rows, full-batch
     L-BFGS (scikit-learn's choice for small data), which takes no dropout or batch
-    normalisation. Both draw the structure (depth 1 to 3 of widths up to 128 below 1000 rows,
-    256 below 10000, 512 above, constant or funnel-shaped), the activation, and log-uniform
+    normalisation. Both draw the structure (depth 1 to 3 of widths up to 128 below 10000 rows,
+    256 below 100000, 512 above, constant or funnel-shaped), the activation, and log-uniform
     learning rate and L2 weight decay. Batch sizes grow with the data.
 
     Parameters
@@ -92,9 +96,10 @@ def default_space(n_samples, n_features=None):
     return [stochastic, full_batch]
 
 
-def _neighbours(params, n, rng):
+def _neighbours(params, n, rng, max_width=MAX_WIDTH):
     """``n`` candidates around ``params``: log parameters within a factor of FINE_LOG_SPAN,
-    dropout within FINE_DROPOUT_SPAN, each width halved, kept or doubled; the rest as is."""
+    dropout within FINE_DROPOUT_SPAN, each width halved, kept or doubled (up to ``max_width``);
+    the rest as is."""
     out = []
     for _ in range(n):
         new = dict(params)
@@ -106,7 +111,7 @@ def _neighbours(params, n, rng):
                                            * FINE_DROPOUT_SPAN, 0.0, 0.6))
         if isinstance(new.get("hidden_layer_sizes"), tuple):
             new["hidden_layer_sizes"] = tuple(
-                int(np.clip(w * 2.0 ** rng.integers(-1, 2), MIN_WIDTH, MAX_WIDTH))
+                int(np.clip(w * 2.0 ** rng.integers(-1, 2), MIN_WIDTH, max(w, max_width)))
                 for w in new["hidden_layer_sizes"])
         out.append(new)
     return out
@@ -121,7 +126,7 @@ class _BaseMLPCV(BaseEstimator):
         "cv": ["cv_object"],
         "scoring": [str, callable, None],
         "refit": ["boolean"],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "device": [str, None],
@@ -129,7 +134,7 @@ class _BaseMLPCV(BaseEstimator):
     }
 
     def __init__(self, estimator=None, *, param_distributions=None, n_iter=27, n_fine=None,
-                 cv=5, scoring=None, refit=True, max_epochs=81, n_jobs=None, random_state=None,
+                 cv=5, scoring=None, refit=True, max_epochs="auto", n_jobs=None, random_state=None,
                  device="auto", verbose=0):
         self.estimator = estimator
         self.param_distributions = param_distributions
@@ -173,13 +178,17 @@ class _BaseMLPCV(BaseEstimator):
                              dtype=list(INPUT_DTYPES), multi_output=True,
                              y_numeric=not is_classifier(self))
         rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
-        template = self._template(rng)
         n_train = math.ceil(X.shape[0] * (1 - 1 / self._n_splits()))
+        self.max_epochs_ = (next(epochs for rows, epochs in AUTO_EPOCHS if n_train <= rows)
+                            if self.max_epochs == "auto" else self.max_epochs)
+        template = self._template(rng)
         space = (default_space(n_train, X.shape[1]) if self.param_distributions is None
                  else self.param_distributions)
         fit_params = {} if sample_weight is None else {"sample_weight": sample_weight}
         coarse = self._coarse_stage(template, space, rng, X, y, fit_params)
-        fine = self._fine_stage(template, coarse, rng, X, y, fit_params)
+        # the fine stage widens networks up to the built-in space's widest
+        max_width = _widths(n_train)[-1] if self.param_distributions is None else MAX_WIDTH
+        fine = self._fine_stage(template, coarse, rng, X, y, fit_params, max_width)
         self.cv_results_ = _joined_results(coarse, fine, template.epochs_parameter)
         # the best at the largest budget (the fine stage's, max_epochs)
         budget = self.cv_results_["n_resources"]
@@ -206,7 +215,7 @@ class _BaseMLPCV(BaseEstimator):
 
     def _template(self, rng):
         base = self._default_estimator() if self.estimator is None else clone(self.estimator)
-        params = {base.epochs_parameter: self.max_epochs}
+        params = {base.epochs_parameter: self.max_epochs_}
         names = base.get_params(deep=False)
         if "device" in names:
             params["device"] = self.device
@@ -225,9 +234,9 @@ class _BaseMLPCV(BaseEstimator):
         rounds = 0
         while HALVING_FACTOR ** (rounds + 1) <= n_candidates:
             rounds += 1
-        min_epochs = max(1, self.max_epochs // HALVING_FACTOR ** rounds)
+        min_epochs = max(1, self.max_epochs_ // HALVING_FACTOR ** rounds)
         options = {"factor": HALVING_FACTOR, "resource": template.epochs_parameter,
-                   "min_resources": min_epochs, "max_resources": self.max_epochs,
+                   "min_resources": min_epochs, "max_resources": self.max_epochs_,
                    **self._search_options()}
         if search_class is FusedHalvingRandomSearchCV:
             return search_class(template, space, n_candidates=n_candidates,
@@ -240,13 +249,13 @@ class _BaseMLPCV(BaseEstimator):
         min_epochs = search.min_resources
         if self.verbose:
             print(f"{type(self).__name__}: coarse stage, {self.n_iter} candidates from "
-                  f"{min_epochs} to {self.max_epochs} epochs")
+                  f"{min_epochs} to {self.max_epochs_} epochs")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             search.fit(X, y, **fit_params)
         return search
 
-    def _fine_stage(self, template, coarse, rng, X, y, fit_params):
+    def _fine_stage(self, template, coarse, rng, X, y, fit_params, max_width):
         n_fine = max(1, self.n_iter // 3) if self.n_fine is None else self.n_fine
         if n_fine == 0:
             return None
@@ -264,15 +273,15 @@ class _BaseMLPCV(BaseEstimator):
         if not seeds:
             return None
         per_seed = [n_fine // len(seeds) + (i < n_fine % len(seeds)) for i in range(len(seeds))]
-        candidates = [c for seed, n in zip(seeds, per_seed) for c in _neighbours(seed, n, rng)]
-        if np.max(results["n_resources"]) < self.max_epochs:
+        candidates = [c for seed, n in zip(seeds, per_seed) for c in _neighbours(seed, n, rng, max_width)]
+        if np.max(results["n_resources"]) < self.max_epochs_:
             candidates = seeds[:1] + candidates  # the coarse best, at the full budget too
         grid = [{name: [value] for name, value in c.items()} for c in candidates]
         search = self._halving(template, grid, len(candidates), FusedHalvingGridSearchCV,
                                None)
         if self.verbose:
             print(f"{type(self).__name__}: fine stage, {len(candidates)} candidates around the "
-                  f"best {len(seeds)}, up to {self.max_epochs} epochs")
+                  f"best {len(seeds)}, up to {self.max_epochs_} epochs")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             search.fit(X, y, **fit_params)
@@ -424,8 +433,10 @@ _PARAMETERS_DOC = """\
         As for scikit-learn's searches; None: the estimator's ``score``.
     refit : bool, default=True
         Refit the best candidate on all the data (``best_estimator_``), for ``predict``.
-    max_epochs : int, default=81
-        The budget: the epochs of the final rounds and of the refit.
+    max_epochs : int or 'auto', default='auto'
+        The budget: the epochs of the final rounds and of the refit. 'auto': by the training
+        rows of one fold, 81 epochs up to 2000 rows, 27 up to 20000, 9 above (about the same
+        number of optimizer steps: larger data needs fewer passes).
     n_jobs : int, default=None
         Cores for the fused searches (see :class:`~sknn_tune.FusedGridSearchCV`).
     random_state : int, RandomState instance or None, default=None
@@ -449,6 +460,8 @@ _ATTRIBUTES_DOC = """\
         Its mean cross-validated score.
     best_estimator_ : estimator
         The best candidate refit on all the data (``refit=True``).
+    max_epochs_ : int
+        The budget used: ``max_epochs``, or the one 'auto' chose.
     n_member_epochs_ : int
         Epochs trained by all the searches' fits.
     n_features_in_ : int

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import loguniform
-from sklearn.datasets import load_iris, make_regression
+from sklearn.datasets import load_iris, make_classification, make_regression
 from sklearn.model_selection import GridSearchCV, ParameterSampler, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -98,6 +98,25 @@ def test_fine_stage_samples_around_the_best():
         assert 0.2 <= candidate["dropout"] <= 0.4
         assert all(w in (32, 64, 128) for w in candidate["hidden_layer_sizes"][:1])
         assert candidate["activation"] == "gelu" and candidate["optimizer"] == "adamw"
+    widths = {w for c in _neighbours(best, 200, rng, max_width=64) for w in c["hidden_layer_sizes"]}
+    assert widths == {16, 32, 64}, "doubled up to the widest of the space, no further"
+
+
+@pytest.mark.parametrize(("n_samples", "epochs"), [(150, 81), (6000, 27), (30000, 9)])
+def test_auto_budget_falls_with_the_rows(n_samples, epochs, monkeypatch):
+    """'auto' gives larger data fewer epochs; the searches and the refit use the budget."""
+    X_many, y_many = make_classification(n_samples, 4, random_state=0)
+
+    class BudgetChosen(Exception):
+        pass
+
+    def coarse_stage(self, template, *args):
+        raise BudgetChosen(template.max_epochs, self.max_epochs_)
+
+    monkeypatch.setattr(MLPClassifierCV, "_coarse_stage", coarse_stage)
+    with pytest.raises(BudgetChosen) as chosen:  # stop the fit once the budget is chosen
+        MLPClassifierCV(cv=5).fit(X_many, y_many)
+    assert chosen.value.args == (epochs, epochs)
 
 
 @pytest.mark.parametrize("n_samples", [150, 5000, 100000])
@@ -105,7 +124,7 @@ def test_default_space_scales_with_the_data(n_samples):
     space = default_space(n_samples)
     assert (len(space) == 2) == (n_samples <= 2000)  # L-BFGS for small data only
     widths = max(max(shape) for shape in space[0]["hidden_layer_sizes"])
-    assert widths == (128 if n_samples < 1000 else 256 if n_samples < 10000 else 512)
+    assert widths == (128 if n_samples < 10000 else 256 if n_samples < 100000 else 512)
     assert {len(shape) for shape in space[0]["hidden_layer_sizes"]} == {1, 2, 3}
     for params in ParameterSampler(space, 30, random_state=0):
         MLPClassifier(**params)._validate_params()  # every draw is a valid network
