@@ -16,19 +16,23 @@ contenders:
 ``(a) cv``
     ``sknn_tune.MLPClassifierCV`` / ``MLPRegressorCV`` with its defaults (``random_state=seed,
     device='cpu'``): an inner 5-fold coarse successive-halving search of 27 candidates from 3 to
-    81 epochs, a fine stage of 9 candidates around the best (up to 81 epochs), a refit; all of
-    it inside the timed ``fit``.
+    81 epochs (``max_epochs='auto'`` on these sets' sizes), a fine stage of 9 candidates around
+    the best (up to 81 epochs), a refit; all of it inside the timed ``fit``.
 ``(b) sklearn``
     ``sklearn.neural_network.MLPClassifier`` / ``MLPRegressor`` with its defaults
     (``random_state=seed``).
 ``(c) ours``
     ``sknn_tune.MLPClassifier`` / ``MLPRegressor`` with its defaults (``random_state=seed,
     device='cpu'``).
+``ES refit``
+    Not a contender: (a)'s chosen candidate refit once more on the outer training rows with
+    early stopping (``early_stopping=True``, up to 3x (a)'s budget, best weights restored), scored
+    on the same test rows; the column ``ES refit - a`` answers which refit generalises better.
 ``(d) search``
     ``RandomizedSearchCV(sklearn MLP, space, n_iter=36, cv=5, n_jobs=-1, random_state=seed)``
     (refit included): as many candidates x inner folds as ``(a)``'s two stages together
     (27 coarse + 9 fine = 36 candidates x 5 folds), over the closest space scikit-learn's MLP can
-    express, each fit with ``(a)``'s full budget ``max_iter=81`` (so ``(d)`` trains several times
+    express, each fit with ``(a)``'s full budget (``max_iter=81``) (so ``(d)`` trains several times
     the epochs of ``(a)``, whose halving stops most candidates at 3 to 27 epochs).
 
 The space of ``(d)``, translated from ``sknn_tune.default_space(n)`` of the same inner training
@@ -90,6 +94,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import loguniform
 from sklearn import datasets
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import KFold, RandomizedSearchCV, StratifiedKFold
 from sklearn.neural_network import MLPClassifier as SkMLPClassifier
@@ -120,6 +125,7 @@ from sknn_tune import (
     MLPRegressorCV,
     default_space,
 )
+from sknn_tune._self_tuning import _auto_epochs
 
 CORES = os.cpu_count() or 1
 CV, SKLEARN, OURS, SEARCH, SINGLE = "cv", "sklearn", "ours", "search", "single"
@@ -136,19 +142,29 @@ EVERY_SET_MARGIN = 0.005  # (a) >= (b) - 0.005 on every set
 MEAN_GAIN = 0.01  # mean(a) - mean(b) >= +0.01
 TIME_FRACTION = 1 / 3  # time(a) <= time(d) / 3
 SINGLE_RATIO = 10.0  # one MLPClassifierCV fit <= 10x one sklearn MLPClassifier fit
+ES_EPOCH_FACTOR = 3  # the early-stopping refit may train this many times (a)'s budget
 
 
 # ------------------------------------------------------------------------------------------------
 # contenders
 
 
-def cv_settings(quick):
-    """``(n_iter, max_epochs)`` of contender (a), and the candidates (d) gets for them."""
+def cv_settings(quick, n_inner=None):
+    """``(n_iter, max_epochs, n_search)`` of contender (a) on ``n_inner`` inner training rows
+    (max_epochs='auto' resolved as its fit does; 'auto' without rows), and the candidates (d)
+    gets for them."""
     defaults = MLPClassifierCV().get_params()
     n_iter = QUICK_CV["n_iter"] if quick else defaults["n_iter"]
     max_epochs = QUICK_CV["max_epochs"] if quick else defaults["max_epochs"]
+    if max_epochs == "auto" and n_inner is not None:
+        max_epochs = _auto_epochs(n_inner)
     n_fine = max(1, n_iter // 3)  # MLPClassifierCV's n_fine=None
     return n_iter, max_epochs, n_iter + n_fine
+
+
+def inner_rows(n_outer_train):
+    """The training rows of one inner fold, as MLPClassifierCV.fit counts them."""
+    return math.ceil(n_outer_train * (1 - 1 / INNER_FOLDS))
 
 
 def sklearn_space(n_train):
@@ -173,7 +189,8 @@ def sklearn_space(n_train):
 
 def make_contender(name, task, seed, n_outer_train, quick):
     classify = task == "classification"
-    n_iter, max_epochs, n_search = cv_settings(quick)
+    n_inner = inner_rows(n_outer_train)
+    n_iter, max_epochs, n_search = cv_settings(quick, n_inner)
     if name == CV:
         est = (MLPClassifierCV if classify else MLPRegressorCV)(random_state=seed, device="cpu")
         if quick:
@@ -183,7 +200,6 @@ def make_contender(name, task, seed, n_outer_train, quick):
     elif name == OURS:
         est = (MLPClassifier if classify else MLPRegressor)(random_state=seed, device="cpu")
     else:
-        n_inner = math.ceil(n_outer_train * (1 - 1 / INNER_FOLDS))  # as MLPClassifierCV.fit
         base = (SkMLPClassifier if classify else SkMLPRegressor)(
             max_iter=max_epochs, momentum=0.9, nesterovs_momentum=False, random_state=seed)
         est = RandomizedSearchCV(base, sklearn_space(n_inner), n_iter=n_search, cv=INNER_FOLDS,
@@ -224,6 +240,8 @@ def evaluate(name, task, X, y, train, test, seed, quick):
             wall, cpu, fitted = fit_once(pipe, X[train], y[train])
             score = float(fitted.score(X[test], y[test]))
         record.update(details(name, fitted))
+        if name == CV:
+            record.update(early_stopping_refit(fitted, X[train], y[train], X[test], y[test]))
     except Exception as exc:  # a failed fit is a result, not the end of the run
         wall, cpu, score = math.nan, math.nan, math.nan
         record["error"] = f"{type(exc).__name__}: {exc}"
@@ -233,6 +251,24 @@ def evaluate(name, task, X, y, train, test, seed, quick):
                   load_average={"before": before, "after": after},
                   flag=load_flag(before, after, threads))
     return record
+
+
+def early_stopping_refit(fitted, X_train, y_train, X_test, y_test):
+    """The refit the issue asks to weigh against (a)'s fixed budget: the chosen candidate refit
+    with early stopping on a validation split (up to ES_EPOCH_FACTOR x the budget, best weights
+    restored). Untimed in (a)'s time; L-BFGS takes no early stopping: its score is (a)'s."""
+    cv = fitted[-1]
+    params = cv.best_estimator_.get_params()
+    if params.get("optimizer") == "lbfgs":
+        return {"es_score": float(fitted.score(X_test, y_test)), "es_epochs": None,
+                "es_skipped": "lbfgs"}
+    est = clone(cv.best_estimator_).set_params(early_stopping=True,
+                                               max_epochs=ES_EPOCH_FACTOR * cv.max_epochs_)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        wall, _, refit = fit_once(make_pipeline(StandardScaler(), est), X_train, y_train)
+    return {"es_score": float(refit.score(X_test, y_test)), "es_fit_s": wall,
+            "es_epochs": int(refit[-1].n_iter_)}
 
 
 def warm_up(contenders):
@@ -290,6 +326,9 @@ def summarize_row(row, contenders):
     loads = [v for f in fits for v in f["load_average"].values() if v is not None]
     row["load_min"], row["load_max"] = (min(loads), max(loads)) if loads else (None, None)
     row["loaded"] = f"{sum(f['flag'] == 'LOADED' for f in fits)}/{len(fits)}"
+    if CV in contenders:
+        row["es_score"] = float(np.mean([f.get("es_score", np.nan) for f in row["fits"][CV]]))
+        row["es_minus_a"] = row["es_score"] - row[f"{CV}_score"]
     if CV in contenders and SKLEARN in contenders:
         row["a_minus_b"] = row[f"{CV}_score"] - row[f"{SKLEARN}_score"]
     if CV in contenders and SEARCH in contenders:
@@ -303,7 +342,7 @@ def mean_row(rows, contenders, label="mean", keep=None):
         return None
     out = {"dataset": label, "task": "", "n_rows": None}
     keys = [f"{c}_{k}" for c in contenders for k in ("score", "fit_s", "total_s")]
-    keys += [k for k in ("a_minus_b", "a_minus_d") if k in chosen[0]]
+    keys += [k for k in ("a_minus_b", "a_minus_d", "es_score", "es_minus_a") if k in chosen[0]]
     for key in keys:
         out[key] = float(np.mean([r[key] for r in chosen]))
     for c in contenders:  # time sums over everything, not means of means
@@ -377,6 +416,12 @@ def verdicts(rows, mean, single, contenders):
                     "met": bool(fraction <= TIME_FRACTION)})
     else:
         out.append({"goal": "(a) against (d)", "measured": "skipped", "met": None})
+    if CV in contenders:  # a measurement, not a goal: which refit generalises better
+        better = sum(r["es_minus_a"] > 0 for r in rows)
+        out.append({"goal": "refit: fixed budget (a) against early stopping (measured)",
+                    "measured": f"early stopping {mean['es_minus_a']:+.4f} on average, better "
+                                f"on {better} of {len(rows)} sets",
+                    "met": None})
     if single is not None:
         out.append({"goal": f"single fit MLPClassifierCV / sklearn MLPClassifier <= {SINGLE_RATIO}x"
                             f" ({single['n_rows']} x 30)",
@@ -391,6 +436,8 @@ def verdicts(rows, mean, single, contenders):
 def columns(contenders):
     cols = [("dataset", "data set", "s"), ("task", "task", "s"), ("n_rows", "rows", "d")]
     cols += [(f"{c}_score", f"{LABELS[c][:3]} score", ".4f") for c in contenders]
+    if CV in contenders:
+        cols.append(("es_minus_a", "ES refit - a", "+.4f"))
     if CV in contenders and SKLEARN in contenders:
         cols.append(("a_minus_b", "a - b", "+.4f"))
     if CV in contenders and SEARCH in contenders:
@@ -435,7 +482,7 @@ def main(argv=None):
               f"; load average {_fmt(load_average())}")
         print(f"seeds {args.seeds}, {args.outer_folds} outer folds, data sets {' '.join(names)}; "
               f"(a) n_iter={n_iter}, max_epochs={max_epochs}; (d) n_iter={n_search}, "
-              f"max_iter={max_epochs}, cv={INNER_FOLDS}, n_jobs=-1\n", flush=True)
+              f"max_iter=(a)'s budget, cv={INNER_FOLDS}, n_jobs=-1\n", flush=True)
         warm_up([c for c in CONTENDERS if c in contenders
                  or (SINGLE not in args.skip and c in (CV, SKLEARN))])
         rows = [run_dataset(name, args, contenders) for name in names] if contenders else []

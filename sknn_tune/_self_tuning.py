@@ -44,6 +44,11 @@ SPACE_PARAMETERS = ("hidden_layer_sizes", "activation", "dropout", "batch_norm",
                     "lr", "weight_decay", "batch_size")
 
 
+def _auto_epochs(n_train):
+    """The budget ``max_epochs='auto'`` gives a fold of ``n_train`` training rows."""
+    return next(epochs for rows, epochs in AUTO_EPOCHS if n_train <= rows)
+
+
 def _widths(n_samples):
     """Hidden widths worth trying on ``n_samples`` rows: wider networks need more data."""
     largest = 128 if n_samples < 10000 else 256 if n_samples < 100000 else 512
@@ -179,8 +184,8 @@ class _BaseMLPCV(BaseEstimator):
                              y_numeric=not is_classifier(self))
         rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
         n_train = math.ceil(X.shape[0] * (1 - 1 / self._n_splits()))
-        self.max_epochs_ = (next(epochs for rows, epochs in AUTO_EPOCHS if n_train <= rows)
-                            if self.max_epochs == "auto" else self.max_epochs)
+        self.max_epochs_ = (_auto_epochs(n_train) if self.max_epochs == "auto"
+                            else self.max_epochs)
         template = self._template(rng)
         space = (default_space(n_train, X.shape[1]) if self.param_distributions is None
                  else self.param_distributions)
