@@ -733,7 +733,9 @@ def test_batch_in_slices_equals_sklearn(trained):
     ref, ref_tasks = GridSearchCV(est, grid, **kwargs), TaskRecorder()
     with pytest.warns(FitFailedWarning):
         ref.set_callbacks(ref_tasks).fit(X, y)
-    assert_same_search(fused, ref, X)
+    # mean absolute errors of 10 to 60 in float32: on AMD EPYC the batched products of 6 members
+    # and of 1 round differently in the last bit (1e-7 relative, 1.04e-6 absolute)
+    assert_same_search(fused, ref, X, atol=1e-5)
     assert_candidates_differ(fused, "mean_test_r2")
     assert np.isnan(fused.cv_results_["mean_test_r2"][[1, 4]]).all()
     assert fused_tasks.tasks == ref_tasks.tasks
