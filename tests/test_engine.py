@@ -727,6 +727,45 @@ def test_fusion_invariance(optimizer, batch_norm):
     assert np.isnan(fused.history(3)["val_loss"]).all() and fused.best_epoch[3] == 0
 
 
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_members_sharing_rows_and_seed_share_an_epoch_order(weighted, monkeypatch):
+    # The candidates of a fold with the estimator's random_state: the same rows (one array, or
+    # an equal copy of it), weights and seed, so one order and one gather per epoch serve them
+    # all, and each still ends exactly where it ends alone. Mixed with members of another fold,
+    # another seed, shuffle=False and members that stop early (sets split when epochs part).
+    X, Y = _classification_data()
+    r = np.random.default_rng(1)
+    fold_a, fold_b = r.permutation(len(X))[:37], r.permutation(len(X))[:29]
+    w_a = r.uniform(0.5, 2.0, len(fold_a)) if weighted else None
+    base = dict(max_epochs=5, early_stopping=True, patience=1, tol=0.0)
+    members = [MemberConfig(seed=7, lr=lr, **base) for lr in (0.01, 0.05, 0.2)]
+    members += [MemberConfig(seed=7, lr=0.03, max_epochs=4),
+                MemberConfig(seed=8, lr=0.03, max_epochs=4),
+                MemberConfig(seed=7, lr=0.03, max_epochs=4, shuffle=False),
+                MemberConfig(seed=7, lr=0.1, max_epochs=4)]
+    val = np.arange(40, 64)
+    data = [MemberData(fold_a, w_a, val), MemberData(fold_a, w_a, val),
+            MemberData(fold_a.copy(), None if w_a is None else w_a.copy(), val),
+            MemberData(fold_b), MemberData(fold_b), MemberData(fold_b), MemberData(fold_b)]
+    sets = []
+    epoch_rows = StackedTrainer._epoch_rows
+
+    def spy(self, *args):
+        out = epoch_rows(self, *args)
+        sets.append(len(out[0]))
+        return out
+
+    monkeypatch.setattr(StackedTrainer, "_epoch_rows", spy)
+    config = _stack()
+    fused = StackedTrainer(config, members).fit(X, Y, data)
+    # 7 members, 4 sets in the first epoch: fold a with seed 7 (three members), fold b with
+    # seed 7 (two), fold b with seed 8, fold b in its own order.
+    assert sets[0] == 4 and len(set(fused.epochs_done)) >= 2
+    for i in range(len(members)):
+        alone = StackedTrainer(config, [members[i]]).fit(X, Y, [data[i]])
+        _assert_same_member(fused, i, alone, 0, atol=0)
+
+
 @pytest.mark.cpu_only  # a GPU always takes the column rules: test_fusion_invariance[bn] there
 @pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
 def test_fusion_invariance_of_the_column_update(optimizer, monkeypatch):

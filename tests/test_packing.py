@@ -1,5 +1,7 @@
 """How members are packed into stacks (sknn_tune._fused.packing): pure functions, no training."""
 
+from dataclasses import replace
+
 import pytest
 
 from sknn_tune._fused import packing
@@ -9,6 +11,7 @@ from sknn_tune._fused.packing import (
     gpu_capacity,
     group_key,
     pack,
+    sharing_counts,
     split_stacks,
     stack_size,
 )
@@ -28,6 +31,27 @@ def test_member_bytes_grow_with_its_rows_not_with_the_data():
     assert per_row == packing.ROW_INDEX_BYTES + packing.ROW_VALUE_COPIES * 4
     assert per_row < 50 * 4
     assert model(itemsize=8).member_bytes() > model(itemsize=4).member_bytes()
+
+
+def test_members_sharing_their_rows_share_the_bookkeeping():
+    # Members that train on the same rows with the same seed share each epoch's order and gather:
+    # each adds its part of that bookkeeping, so more of them fit in a stack's memory.
+    alone, shared = model(n_rows=100_000), replace(model(n_rows=100_000), sharing=4)
+    rows_alone = alone.member_bytes() - model(n_rows=0).member_bytes()
+    assert shared.member_bytes() - model(n_rows=0).member_bytes() == rows_alone // 4
+    assert cpu_capacity(shared, 2**28, 2) > cpu_capacity(alone, 2**28, 2)
+    assert sharing_counts(["a", "b", "a", "a"]) == [3, 1, 3, 3]
+
+
+def test_pack_puts_members_sharing_their_rows_side_by_side():
+    # candidate-major (c0f0, c0f1, c0f2, c1f0, ...) as scikit-learn lists them; cut fold-major
+    folds = [0, 1, 2] * 4
+    stacks = pack(["g"] * 12, lambda i: 4, share_keys=folds)
+    assert [[folds[i] for i in stack] for stack in stacks] == [[0] * 4, [1] * 4, [2] * 4]
+    assert stacks[0] == [0, 3, 6, 9]
+    # only within a group: members of other groups never join
+    keys = ["a", "b"] * 3
+    assert pack(keys, lambda i: 3, share_keys=[0, 0, 1, 1, 0, 0]) == [[0, 4, 2], [1, 5, 3]]
 
 
 def test_cpu_capacity_keeps_the_step_in_cache_and_the_members_in_memory():

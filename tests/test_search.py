@@ -747,7 +747,7 @@ def test_batch_in_slices_equals_sklearn(trained):
 def test_slices_filled_by_stack_size(trained, monkeypatch):
     # A slice holds the members that fill one stack (one worker): two candidates x 3 folds of the
     # small network, whose stacks hold 6, but one candidate of the larger one, whose hold 3.
-    def capacity(self, member):
+    def capacity(self, member, sharing=1):
         return 6 if member.plan.config.architecture.hidden_layer_sizes == (8,) else 3
 
     monkeypatch.setattr(Session, "_capacity", capacity)

@@ -181,6 +181,37 @@ LBFGS = "lbfgs"  # the full-batch optimizer (scipy's L-BFGS-B, ._lbfgs), not a p
 ADAPTIVE_MIN_LR = 1e-6  # the 'adaptive' schedule stops a member once its lr is at most this
 
 
+def _row_groups(data, seeds, shuffles):
+    """``(M,)`` each member's row group: members with equal training rows and weights, the same
+    seed and shuffle and no given order share one, and with it, in every epoch they start
+    together, one order of their rows and one gather of them (the candidates of one fold, with
+    the estimator's ``random_state``)."""
+    groups, row_group = [], np.empty(len(data), dtype=np.int64)
+    for i, (d, seed, shuffle) in enumerate(zip(data, seeds, shuffles)):
+        weight = None if d.train_weight is None or np.all(d.train_weight == 1) else d.train_weight
+        key = (len(d.train_rows), seed, shuffle, None if weight is None else len(weight))
+        row_group[i] = next(
+            (g for g, (other, k, rows, w) in enumerate(groups)
+             if d.order is None and data[other].order is None and k == key
+             and _same(rows, d.train_rows) and (w is None or _same(w, weight))), len(groups))
+        if row_group[i] == len(groups):
+            groups.append((i, key, d.train_rows, weight))
+    return row_group
+
+
+def _same(a, b):
+    return a is b or np.array_equal(a, b)
+
+
+def _widened(rows, widen, m):
+    """A set's rows ``(S, n, d)`` as each of ``m`` members' (``_run_epoch``'s ``widen``)."""
+    if widen is None:
+        return rows
+    if isinstance(widen, str):  # one set: every member reads the same memory
+        return rows.expand(m, *rows.shape[1:])
+    return rows.index_select(0, widen)
+
+
 def _padded(arrays, fill, dtype, device):
     """Stack ragged 1-D arrays into ``(M, n_max)`` plus each one's length."""
     lengths = np.array([len(a) for a in arrays], dtype=np.int64)
@@ -195,9 +226,10 @@ class _EpochPlan(NamedTuple):
 
     X: torch.Tensor  # (n, d) the shared inputs
     Y: torch.Tensor  # (n, k) the shared targets
-    rows: torch.Tensor  # (M, n_max) each member's training rows, padded with row 0
+    rows: torch.Tensor  # (G, n_max) each row group's training rows, padded with row 0
+    row_group: np.ndarray  # (M,) each member's row group (_row_groups)
     n_train: np.ndarray  # (M,) real training rows per member
-    weights: torch.Tensor | None  # (M, n_max) sample weights, 0 on padding; None: all 1
+    weights: torch.Tensor | None  # (G, n_max) sample weights, 0 on padding; None: all 1
     has_zero_weight: bool  # some real row weighs nothing: whole batches may weigh nothing
     dropout: rng.Dropout | None  # of the (M, 1, 1) rates, None when no member drops out
     noise: torch.Tensor | None  # (M, 1, 1) input noise std or None
@@ -354,12 +386,18 @@ class StackedTrainer:
         """The :class:`_EpochPlan` of one ``fit`` call."""
         cfg = self.config
         device = cfg.device
-        rows, n_train = _padded([d.train_rows for d in data], 0, np.int64, device)
+        # (sparse rows are gathered per member: a SparseBatch has no shared view)
+        row_group = (_row_groups(data, [member.seed for member in self.members],
+                                 [member.shuffle for member in self.members])
+                     if isinstance(X, torch.Tensor) else np.arange(len(data)))
+        firsts = [data[i] for i in np.unique(row_group, return_index=True)[1]]
+        rows, _ = _padded([d.train_rows for d in firsts], 0, np.int64, device)
+        n_train = np.array([len(d.train_rows) for d in data], dtype=np.int64)
         weights = None  # every real row weighs 1
         if not all(d.train_weight is None or np.all(d.train_weight == 1) for d in data):
             weights, _ = _padded(
                 [np.ones(len(d.train_rows)) if d.train_weight is None else d.train_weight
-                 for d in data], 0.0, np.float64, device)
+                 for d in firsts], 0.0, np.float64, device)
             weights = weights.to(cfg.dtype)
         hyper = {name: self._column(name) for name in _HYPER_COLUMNS}
         used = {name: bool(np.any(self._host(name) > 0)) for name in _HYPER_COLUMNS}
@@ -384,7 +422,7 @@ class StackedTrainer:
                        "decay": (torch.ones_like(self.params) if decoupled
                                  and penalties.l2 is not None else None)}
         return _EpochPlan(
-            X=X, Y=Y, rows=rows, n_train=n_train, weights=weights,
+            X=X, Y=Y, rows=rows, row_group=row_group, n_train=n_train, weights=weights,
             has_zero_weight=any(d.train_weight is not None and np.any(d.train_weight == 0)
                                 for d in data),
             dropout=dropout, noise=noise, grad=grad, step=step, penalties=penalties,
@@ -405,10 +443,20 @@ class StackedTrainer:
         epoch = torch.as_tensor(self.epochs_done, device=device)
         n_steps = math.ceil(int(n_train[training].max()) / batch)
         width = n_steps * batch
-        batch_rows, batch_weight = self._epoch_rows(plan, epoch, width, training)
+        batch_rows, of_member, batch_weight = self._epoch_rows(plan, epoch, width, training)
+        # Members train on their set's rows (views, no copy, when each member has a set of its
+        # own or one set is everyone's).
+        n_sets = len(batch_rows)
+        widen = (None if n_sets == m else "expand" if n_sets == 1
+                 else torch.as_tensor(of_member, device=device))
         n_train_t = torch.as_tensor(n_train, device=device)[:, None]
-        real = (torch.arange(width, device=device) < n_train_t)
-        batch_weight.mul_(real)
+        static, penalty = plan.static, cfg.batch_penalty
+        # Which rows are real (not padding), and their weights, (M, width): made only where
+        # every step reads them; else the padded last steps make their own columns' masks.
+        real = None
+        if batch_weight is not None or static is not None or penalty:
+            real = torch.arange(width, device=device) < n_train_t
+            batch_weight = real.to(dtype) if batch_weight is None else batch_weight.mul_(real)
         # Which members train in which step, known on the host: a member out of rows, or whose
         # batch weighs nothing (one read per epoch, only when some weights are zero), skips it.
         has_rows = n_train[:, None] > np.arange(n_steps)[None, :] * batch
@@ -417,11 +465,10 @@ class StackedTrainer:
         active_steps = training[:, None] & has_rows
         # Uploaded once per epoch (none of it when everyone trains every step, unless the static
         # step reads it): no host->device copy inside the epoch.
-        static = plan.static
         active_steps_t = (None if active_steps.all() and static is None
                           else torch.as_tensor(active_steps, device=device))
         # The rows of a run of steps are gathered at once (batches are views into them).
-        step_bytes = m * batch * (X.shape[1] + Y.shape[1]) * X.element_size()
+        step_bytes = n_sets * batch * (X.shape[1] + Y.shape[1]) * X.element_size()
         steps_per_gather = max(1, min(n_steps, GATHER_BYTES // step_bytes))
         step_keys_base = rng.member_keys(self.seeds, epoch)
         n_min = int(n_train.min())
@@ -433,7 +480,6 @@ class StackedTrainer:
                         if plan.dropout is not None or static is not None else None)
         if static is None and dropout_keys is not None:
             dropout_keys = rng.as_int32(dropout_keys)
-        penalty = cfg.batch_penalty
         if static is not None:
             # ... and the noise keys, drawn as the eager loop draws them: (n_steps, L + 1, M).
             static_keys = torch.cat([dropout_keys, rng.member_keys(
@@ -444,7 +490,7 @@ class StackedTrainer:
             if s % steps_per_gather == 0:
                 X_run, Y_run = self._gather(plan, X, Y, batch_rows, s, steps_per_gather)
             within = slice((s % steps_per_gather) * batch, (s % steps_per_gather + 1) * batch)
-            x, y = X_run[:, within], Y_run[:, within]
+            x, y = _widened(X_run[:, within], widen, m), _widened(Y_run[:, within], widen, m)
             if static is not None:  # static buffers hold dense rows
                 static.load(dense_rows(x), y, batch_weight[:, cols, None], real[:, cols, None],
                             static_keys[s], active_steps_t[:, s, None])
@@ -453,12 +499,17 @@ class StackedTrainer:
             if plan.noise is not None:
                 x = dense_rows(x) + plan.noise * rng.normal(rng.member_keys(step_keys_base, s, rng.NOISE),
                                                 x.shape[1:], dtype)
-            every_row_real = (s + 1) * batch <= n_min
-            valid = None if every_row_real else real[:, cols, None].to(dtype)
+            valid = weight = None
+            if (s + 1) * batch > n_min:  # some member's rows end in this step
+                valid = (real[:, cols] if real is not None else
+                         torch.arange(cols.start, cols.stop, device=device) < n_train_t)
+                valid = valid[..., None].to(dtype)
+                weight = valid if batch_weight is None else batch_weight[:, cols, None]
+            elif batch_weight is not None and plan.weights is not None:
+                weight = batch_weight[:, cols, None]
             _, batch_loss, new_buffers = plan.step(
-                self.buffers, x, y,
-                None if plan.weights is None and every_row_real else batch_weight[:, cols, None],
-                valid, plan.dropout, None if dropout_keys is None else dropout_keys[s])
+                self.buffers, x, y, weight, valid, plan.dropout,
+                None if dropout_keys is None else dropout_keys[s])
             if penalty:
                 batch_loss = update.batch_penalty(batch_loss, batch_weight[:, cols].sum(1),
                                                   real[:, cols].sum(1))
@@ -467,6 +518,8 @@ class StackedTrainer:
                                   new_buffers)
             loss_sum.add_(batch_loss)
         # (the batch penalty's epoch loss is a mean over rows, whatever they weigh)
+        if batch_weight is None:  # every real row weighs 1
+            return loss_sum.clone(), n_train_t[:, 0].to(dtype)
         return loss_sum.clone(), (real.sum(1).to(dtype) if penalty else batch_weight.sum(1))
 
     def _gather(self, plan, X, Y, batch_rows, first, n_steps):
@@ -483,43 +536,72 @@ class StackedTrainer:
         return gathered
 
     def _epoch_rows(self, plan, epoch, width, training):
-        """Each member's rows and their weights in this epoch's order, ``(M, width)`` each.
+        """This epoch's rows in order: ``(batch_rows, of_member, batch_weight)``.
 
-        A member's order is its own permutation of its rows (padding sorts last), padded with
-        its first row's index to ``width``; a member whose data gives an ``order`` takes that
-        epoch's from it (members in ``training`` only). Members are sorted a few at a time: the
-        sort's keys and temporaries are then a chunk's, not the stack's, the largest memory of
-        an epoch.
+        The members of one row group (:func:`_row_groups`) at the same epoch draw the same
+        order, so they share one *set* of rows: ``batch_rows`` ``(S, width)`` holds each set's
+        rows in order, ``of_member`` ``(M,)`` the set each member trains on, and
+        ``batch_weight`` ``(M, width)`` each member's row weights in its order (None when
+        every row weighs 1). An order is a
+        permutation of the rows (padding sorts last), padded with the first row's index to
+        ``width``: drawn from the seed and epoch (one draw and sort for the sets of a chunk that
+        share seed, epoch, row count and shuffle), or, for a member in ``training`` whose data
+        gives an ``order``, that epoch's from it. Sets are sorted a few at a time: the sort's
+        keys and temporaries are then a chunk's, not the stack's, the largest memory of an epoch.
         """
-        device = self.config.device
-        m, n_max = plan.rows.shape
+        device, dtype = self.config.device, self.config.dtype
+        m, n_max = len(plan.n_train), plan.rows.shape[1]
+        sets = {}
+        of_member = np.array([sets.setdefault((plan.row_group[i], self.epochs_done[i]), len(sets))
+                              for i in range(m)], dtype=np.int64)
+        first = np.unique(of_member, return_index=True)[1]  # a member of each set
         keys = rng.member_keys(self.seeds, rng.PERMUTATION, epoch)
         position = torch.arange(n_max, device=device)
-        batch_rows = torch.empty(m, width, dtype=plan.rows.dtype, device=device)
-        batch_weight = torch.empty(m, width, dtype=self.config.dtype, device=device)
+        batch_rows = torch.empty(len(first), width, dtype=plan.rows.dtype, device=device)
+        set_weight = (None if plan.weights is None else
+                      torch.empty(len(first), width, dtype=dtype, device=device))
         chunk = max(1, PERMUTATION_CHUNK // n_max)
-        for start in range(0, m, chunk):
-            part = slice(start, min(m, start + chunk))
-            draw = rng.random_bits(keys[part], n_max)
-            in_order = plan.in_order[part]
+        for start in range(0, len(first), chunk):
+            part = slice(start, min(len(first), start + chunk))
+            draws = {}
+            of_set = [draws.setdefault(self._draw_key(plan, i), i) for i in first[part]]
+            drawn = np.fromiter(draws.values(), dtype=np.int64)  # a member of each draw
+            drawn_t = torch.as_tensor(drawn, device=device)
+            draw = rng.random_bits(keys[drawn_t], n_max)
+            in_order = plan.in_order[drawn]
             if in_order.any():  # shuffle=False: batches in the rows' own order
                 draw = torch.where(torch.as_tensor(in_order, device=device)[:, None], position,
                                    draw)
-            n_train = torch.as_tensor(plan.n_train[part], device=device)[:, None]
+            n_train = torch.as_tensor(plan.n_train[drawn], device=device)[:, None]
             draw = torch.where(position < n_train, draw, 2**32 + position)
             order = torch.argsort(draw, dim=1, stable=True)
             del draw
-            for i in range(part.start, part.stop) if plan.orders is not None else ():
+            for j, i in enumerate(drawn) if plan.orders is not None else ():
                 if plan.orders[i] is not None and training[i]:
                     given = np.asarray(plan.orders[i](int(self.epochs_done[i])))
-                    order[i - part.start, :len(given)] = torch.as_tensor(given, device=device)
+                    order[j, :len(given)] = torch.as_tensor(given, device=device)
             order = torch.nn.functional.pad(order, (0, max(0, width - n_max)), value=0)[:, :width]
-            torch.gather(plan.rows[part], 1, order, out=batch_rows[part])
-            if plan.weights is None:
-                batch_weight[part] = 1  # every row weighs 1; padding is masked by the caller
-            else:
-                torch.gather(plan.weights[part], 1, order, out=batch_weight[part])
-        return batch_rows, batch_weight
+            if len(drawn) < len(of_set):
+                index = {i: j for j, i in enumerate(drawn)}
+                order = order[torch.as_tensor([index[i] for i in of_set], device=device)]
+            groups = plan.row_group[first[part]]
+            rows = (plan.rows[groups[0]:groups[-1] + 1]
+                    if np.array_equal(groups, np.arange(groups[0], groups[0] + len(groups)))
+                    else plan.rows[torch.as_tensor(groups, device=device)])
+            torch.gather(rows, 1, order, out=batch_rows[part])
+            if set_weight is not None:
+                torch.gather(plan.weights[torch.as_tensor(groups, device=device)], 1, order,
+                             out=set_weight[part])
+        if set_weight is None:  # every row weighs 1
+            return batch_rows, of_member, None
+        return batch_rows, of_member, set_weight[torch.as_tensor(of_member, device=device)]
+
+    def _draw_key(self, plan, i):
+        """What member ``i``'s order this epoch depends on: members with the same draw the same."""
+        if plan.orders is not None and plan.orders[i] is not None:
+            return ("given", i)
+        return (self.members[i].seed % 2**32, int(self.epochs_done[i]), int(plan.n_train[i]),
+                bool(plan.in_order[i]))
 
     def _validation_set(self, X, Y, data):
         if all(d.val_rows is None or len(d.val_rows) == 0 for d in data):

@@ -8,6 +8,7 @@ several small blocks share a stack on a concatenation of them; large blocks are 
 """
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "MemoryModel",
     "group_key",
     "pack",
+    "sharing_counts",
     "split_stacks",
     "stack_size",
 ]
@@ -56,12 +58,13 @@ class MemoryModel:
     """The bytes a member of a stack needs, from its configuration and rows."""
 
     @classmethod
-    def of(cls, config, n_rows):
-        """The model of a member of ``config`` (a StackConfig) with ``n_rows`` rows."""
+    def of(cls, config, n_rows, sharing=1):
+        """The model of a member of ``config`` (a StackConfig) with ``n_rows`` rows, one of
+        ``sharing`` that share its rows and seed."""
         arch = config.architecture
         return cls(arch.n_parameters(), arch.row_width(), sum(arch.hidden_layer_sizes),
                    arch.n_features, arch.n_outputs, config.batch_size, config.dtype.itemsize,
-                   n_rows)
+                   n_rows, sharing)
 
     n_parameters: int  # of one member's network
     row_width: int  # its flat parameter row, padded (Architecture.row_width)
@@ -71,14 +74,16 @@ class MemoryModel:
     batch_size: int
     itemsize: int  # of the compute dtype
     n_rows: int  # training and validation rows of the member
+    sharing: int = 1  # members whose epochs share this one's order of its rows (share_key)
 
     def member_bytes(self):
         """Parameters, gradient, optimizer state and activations of one batch, plus the
-        epoch's bookkeeping of each of its rows (its rows themselves are shared)."""
+        member's part of the epoch's bookkeeping of its rows (its rows themselves are shared,
+        and members that train on the same rows with the same seed share the bookkeeping)."""
         weights = 8 * self.n_parameters * self.itemsize
         activations = self.batch_size * (4 * self.hidden_units + self.n_features) * self.itemsize
         rows = self.n_rows * (ROW_INDEX_BYTES + ROW_VALUE_COPIES * self.itemsize)
-        return weights + activations + rows
+        return weights + activations + rows // max(1, self.sharing)
 
     def kept_bytes(self):
         """What a trained member holds while it waits to be scored: its parameters, the best
@@ -131,13 +136,27 @@ def group_key(config, has_monitor, spread, block_id, block_bytes):
     return config, has_monitor, spread, block_id if block_bytes > CONCAT_MAX_BYTES else None
 
 
-def pack(keys, capacity_of, fixed=False, n_workers=1):
+def sharing_counts(share_keys):
+    """How many members have each member's share key (:func:`pack`)."""
+    counts = Counter(share_keys)
+    return [counts[key] for key in share_keys]
+
+
+def pack(keys, capacity_of, fixed=False, n_workers=1, share_keys=None):
     """Stacks of member indices: members grouped by ``keys[i]`` (:func:`group_key`), in order,
     each group cut into :func:`stack_size` pieces of ``capacity_of(first member)`` for
-    ``n_workers``."""
+    ``n_workers``. Members with equal ``share_keys[i]`` (the same training rows and seed: in a
+    stack they share each epoch's order and gather of their rows) are side by side in their
+    group, in the order their keys first appear, so that the cuts keep them together."""
     groups = {}
     for i, key in enumerate(keys):
         groups.setdefault(key, []).append(i)
+    if share_keys is not None:
+        first_seen = {}
+        for key in share_keys:
+            first_seen.setdefault(key, len(first_seen))
+        groups = {key: sorted(members, key=lambda i: first_seen[share_keys[i]])
+                  for key, members in groups.items()}
     stacks = []
     for members in groups.values():
         size = stack_size(len(members), capacity_of(members[0]), fixed, n_workers)

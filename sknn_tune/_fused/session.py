@@ -12,6 +12,7 @@ import math
 from fractions import Fraction
 from numbers import Integral
 
+import numpy as np
 import torch
 
 from .._engine import device as engine_device
@@ -143,13 +144,24 @@ class Session:
         return packing.group_key(plan.config.shared(), plan.monitor is not None, member.spread,
                                  id(member.block), member.block.nbytes)
 
-    def _capacity(self, member):
-        """The most members one stack of ``member``'s group takes."""
+    @staticmethod
+    def _share_key(member):
+        """Members with equal keys train on the same rows with the same seed (in one stack they
+        share each epoch's order and gather of the rows); a cheap fingerprint of the rows, as
+        the key only orders the packing (the trainer finds the sharing members exactly)."""
+        plan = member.plan
+        rows = np.asarray(plan.data.train_rows)
+        return (id(member.block), len(rows), rows[:4].tobytes(), rows[-4:].tobytes(),
+                plan.member.seed, plan.member.shuffle, plan.data.order is None)
+
+    def _capacity(self, member, sharing=1):
+        """The most members one stack of ``member``'s group takes (``sharing`` of them train
+        on its rows with its seed)."""
         plan = member.plan
         config = plan.config
         n_rows = len(plan.data.train_rows) + (0 if plan.data.val_rows is None
                                               else len(plan.data.val_rows))
-        model = packing.MemoryModel.of(config, n_rows)
+        model = packing.MemoryModel.of(config, n_rows, sharing)
         if config.device.type == "cuda":
             # Stacks that train at once on this GPU share its free memory.
             return packing.gpu_capacity(
@@ -161,14 +173,16 @@ class Session:
     def _pack(self, planned):
         """The stacks (lists of planned members) of this batch, split for the workers."""
         keys = [self._group_key(member) for member in planned]
+        share_keys = [self._share_key(member) for member in planned]
+        sharing = packing.sharing_counts(share_keys)
         # Members of one activation and optimizer side by side: each run of them is one kernel
         # call a layer, one update rule a step.
         stacks = [sorted((planned[i] for i in stack),
                          key=lambda member: (member.plan.config.architecture.activation,
                                              member.plan.config.optimizer))
-                  for stack in packing.pack(keys, lambda i: self._capacity(planned[i]),
-                                            self.max_members is not None,
-                                            self.workers.cpu_threads())]
+                  for stack in packing.pack(
+                      keys, lambda i: self._capacity(planned[i], sharing[i]),
+                      self.max_members is not None, self.workers.cpu_threads(), share_keys)]
         devices = engine_device.available_devices()
         if len(devices) > 1:
             stacks = packing.split_stacks(stacks, len(devices),
