@@ -763,7 +763,7 @@ def test_members_sharing_rows_and_seed_share_an_epoch_order(weighted, monkeypatc
     assert sets[0] == 4 and len(set(fused.epochs_done)) >= 2
     for i in range(len(members)):
         alone = StackedTrainer(config, [members[i]]).fit(X, Y, [data[i]])
-        _assert_same_member(fused, i, alone, 0, atol=0)
+        _assert_same_member(fused, i, alone, 0)
 
 
 @pytest.mark.cpu_only  # a GPU always takes the column rules: test_fusion_invariance[bn] there
