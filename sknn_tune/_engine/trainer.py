@@ -186,16 +186,23 @@ def _row_groups(data, seeds, shuffles):
     seed and shuffle and no given order share one, and with it, in every epoch they start
     together, one order of their rows and one gather of them (the candidates of one fold, with
     the estimator's ``random_state``)."""
-    groups, row_group = [], np.empty(len(data), dtype=np.int64)
+    buckets, row_group = {}, np.empty(len(data), dtype=np.int64)
+    n_groups = 0
     for i, (d, seed, shuffle) in enumerate(zip(data, seeds, shuffles)):
         weight = None if d.train_weight is None or np.all(d.train_weight == 1) else d.train_weight
-        key = (len(d.train_rows), seed, shuffle, None if weight is None else len(weight))
-        row_group[i] = next(
-            (g for g, (other, k, rows, w) in enumerate(groups)
-             if d.order is None and data[other].order is None and k == key
-             and _same(rows, d.train_rows) and (w is None or _same(w, weight))), len(groups))
-        if row_group[i] == len(groups):
-            groups.append((i, key, d.train_rows, weight))
+        rows = np.asarray(d.train_rows)
+        # members compared only within a bucket of the same sizes, seed and ends of their rows
+        key = ((i,) if d.order is not None else
+               (len(rows), seed, shuffle, None if weight is None else len(weight),
+                rows[:4].tobytes(), rows[-4:].tobytes()))
+        bucket = buckets.setdefault(key, [])
+        found = next((g for g, other_rows, other_weight in bucket
+                      if _same(other_rows, rows)
+                      and (weight is None or _same(other_weight, weight))), None)
+        if found is None:
+            found, n_groups = n_groups, n_groups + 1
+            bucket.append((found, rows, weight))
+        row_group[i] = found
     return row_group
 
 
