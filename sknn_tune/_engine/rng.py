@@ -46,13 +46,29 @@ _MUL1 = 0x7FEB352D
 _MUL2 = 0x846CA68B - 2**32
 
 
+_INT32_CONSTANTS = {"mul1": _MUL1, "mul2": _MUL2, "low16": 0xFFFF, "low17": 0x1FFFF,
+                    "shift15": 15, "shift16": 16, "top": -2**31}
+_cpu_constants = {name: torch.tensor(value, dtype=torch.int32)
+                  for name, value in _INT32_CONSTANTS.items()}
+
+
+def _int32_constants(device):
+    """The element hash's constants for int32 tensors on ``device``: on the CPU as int32 0-dim
+    tensors (a Python int costs every op a conversion of its own, a quarter of a small mask's
+    time), elsewhere the Python ints."""
+    return _cpu_constants if device.type == "cpu" else _INT32_CONSTANTS
+
+
 def _mix32_int32_(x):
     """:func:`_mix32` in place on int32 ``x`` holding the 32-bit values (two's complement):
     the products wrap, and each shift is masked to the logical shift of the unsigned value."""
-    t = torch.bitwise_right_shift(x, 16).bitwise_and_(0xFFFF)
-    x.bitwise_xor_(t).mul_(_MUL1)
-    x.bitwise_xor_(torch.bitwise_right_shift(x, 15, out=t).bitwise_and_(0x1FFFF)).mul_(_MUL2)
-    return x.bitwise_xor_(torch.bitwise_right_shift(x, 16, out=t).bitwise_and_(0xFFFF))
+    c = _int32_constants(x.device)
+    t = torch.bitwise_right_shift(x, c["shift16"]).bitwise_and_(c["low16"])
+    x.bitwise_xor_(t).mul_(c["mul1"])
+    x.bitwise_xor_(torch.bitwise_right_shift(x, c["shift15"], out=t).bitwise_and_(c["low17"]))
+    x.mul_(c["mul2"])
+    return x.bitwise_xor_(torch.bitwise_right_shift(x, c["shift16"], out=t)
+                          .bitwise_and_(c["low16"]))
 
 
 def as_int32(values):
@@ -108,7 +124,8 @@ def keep_mask(keys, n, threshold, dtype=None):
     values with their top bit flipped. ``keys``: int64 32-bit values, or their int32 form.
     With ``dtype``, the mask as 1.0 / 0.0 in that dtype, written by the comparison itself (a
     bool mask converted afterwards costs 3x as much)."""
-    bits = _signed_bits(keys, n).bitwise_xor_(-2**31)
+    bits = _signed_bits(keys, n)
+    bits.bitwise_xor_(_int32_constants(bits.device)["top"])
     if dtype is None:
         return bits >= threshold
     return torch.ge(bits, threshold, out=torch.empty(bits.shape, dtype=dtype, device=bits.device))
