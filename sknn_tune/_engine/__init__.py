@@ -14,6 +14,7 @@ from .trainer import (
     MemberTensors,
     StackConfig,
     StackedTrainer,
+    sharing_key,
 )
 
 __all__ = [
@@ -32,4 +33,5 @@ __all__ = [
     "ScheduleInputs",
     "StackConfig",
     "StackedTrainer",
+    "sharing_key",
 ]

@@ -181,27 +181,33 @@ LBFGS = "lbfgs"  # the full-batch optimizer (scipy's L-BFGS-B, ._lbfgs), not a p
 ADAPTIVE_MIN_LR = 1e-6  # the 'adaptive' schedule stops a member once its lr is at most this
 
 
-def _row_groups(data, seeds, shuffles):
+def sharing_key(data, member):
+    """A cheap key of what a member's epoch orders and gathers depend on, from its
+    :class:`MemberData` and :class:`MemberConfig`: its rows (their count and ends), seed and
+    shuffle. Members that share them have equal keys; equal keys are checked on the rows."""
+    rows = np.asarray(data.train_rows)
+    return len(rows), rows[:4].tobytes(), rows[-4:].tobytes(), member.seed, member.shuffle
+
+
+def _row_groups(data, members, unit_weight):
     """``(M,)`` each member's row group: members with equal training rows and weights, the same
     seed and shuffle and no given order share one, and with it, in every epoch they start
     together, one order of their rows and one gather of them (the candidates of one fold, with
-    the estimator's ``random_state``)."""
+    the estimator's ``random_state``). ``unit_weight[i]``: member ``i``'s rows all weigh 1."""
     buckets, row_group = {}, np.empty(len(data), dtype=np.int64)
     n_groups = 0
-    for i, (d, seed, shuffle) in enumerate(zip(data, seeds, shuffles)):
-        weight = None if d.train_weight is None or np.all(d.train_weight == 1) else d.train_weight
-        rows = np.asarray(d.train_rows)
-        # members compared only within a bucket of the same sizes, seed and ends of their rows
+    for i, (d, member) in enumerate(zip(data, members)):
+        weight = None if unit_weight[i] else d.train_weight
+        # members compared only within a bucket of equal keys
         key = ((i,) if d.order is not None else
-               (len(rows), seed, shuffle, None if weight is None else len(weight),
-                rows[:4].tobytes(), rows[-4:].tobytes()))
+               (*sharing_key(d, member), None if weight is None else len(weight)))
         bucket = buckets.setdefault(key, [])
-        found = next((g for g, other_rows, other_weight in bucket
-                      if _same(other_rows, rows)
-                      and (weight is None or _same(other_weight, weight))), None)
+        found = next((g for g, other in bucket
+                      if _same(data[other].train_rows, d.train_rows)
+                      and (weight is None or _same(data[other].train_weight, weight))), None)
         if found is None:
             found, n_groups = n_groups, n_groups + 1
-            bucket.append((found, rows, weight))
+            bucket.append((found, i))
         row_group[i] = found
     return row_group
 
@@ -393,15 +399,15 @@ class StackedTrainer:
         """The :class:`_EpochPlan` of one ``fit`` call."""
         cfg = self.config
         device = cfg.device
+        unit_weight = [d.train_weight is None or bool(np.all(d.train_weight == 1)) for d in data]
         # (sparse rows are gathered per member: a SparseBatch has no shared view)
-        row_group = (_row_groups(data, [member.seed for member in self.members],
-                                 [member.shuffle for member in self.members])
+        row_group = (_row_groups(data, self.members, unit_weight)
                      if isinstance(X, torch.Tensor) else np.arange(len(data)))
         firsts = [data[i] for i in np.unique(row_group, return_index=True)[1]]
         rows, _ = _padded([d.train_rows for d in firsts], 0, np.int64, device)
         n_train = np.array([len(d.train_rows) for d in data], dtype=np.int64)
         weights = None  # every real row weighs 1
-        if not all(d.train_weight is None or np.all(d.train_weight == 1) for d in data):
+        if not all(unit_weight):
             weights, _ = _padded(
                 [np.ones(len(d.train_rows)) if d.train_weight is None else d.train_weight
                  for d in firsts], 0.0, np.float64, device)
@@ -571,8 +577,9 @@ class StackedTrainer:
         for start in range(0, len(first), chunk):
             part = slice(start, min(len(first), start + chunk))
             draws = {}
-            of_set = [draws.setdefault(self._draw_key(plan, i), i) for i in first[part]]
-            drawn = np.fromiter(draws.values(), dtype=np.int64)  # a member of each draw
+            draw_of_set = [draws.setdefault(self._draw_key(plan, i), len(draws))
+                           for i in first[part]]
+            drawn = first[part][np.unique(draw_of_set, return_index=True)[1]]  # one per draw
             drawn_t = torch.as_tensor(drawn, device=device)
             draw = rng.random_bits(keys[drawn_t], n_max)
             in_order = plan.in_order[drawn]
@@ -588,17 +595,16 @@ class StackedTrainer:
                     given = np.asarray(plan.orders[i](int(self.epochs_done[i])))
                     order[j, :len(given)] = torch.as_tensor(given, device=device)
             order = torch.nn.functional.pad(order, (0, max(0, width - n_max)), value=0)[:, :width]
-            if len(drawn) < len(of_set):
-                index = {i: j for j, i in enumerate(drawn)}
-                order = order[torch.as_tensor([index[i] for i in of_set], device=device)]
+            if len(drawn) < len(draw_of_set):
+                order = order[torch.as_tensor(draw_of_set, device=device)]
             groups = plan.row_group[first[part]]
-            rows = (plan.rows[groups[0]:groups[-1] + 1]
-                    if np.array_equal(groups, np.arange(groups[0], groups[0] + len(groups)))
-                    else plan.rows[torch.as_tensor(groups, device=device)])
-            torch.gather(rows, 1, order, out=batch_rows[part])
+            # the sets' groups: a view of consecutive ones, else their rows copied
+            of_groups = (slice(groups[0], groups[-1] + 1)
+                         if np.array_equal(groups, np.arange(groups[0], groups[0] + len(groups)))
+                         else torch.as_tensor(groups, device=device))
+            torch.gather(plan.rows[of_groups], 1, order, out=batch_rows[part])
             if set_weight is not None:
-                torch.gather(plan.weights[torch.as_tensor(groups, device=device)], 1, order,
-                             out=set_weight[part])
+                torch.gather(plan.weights[of_groups], 1, order, out=set_weight[part])
         if set_weight is None:  # every row weighs 1
             return batch_rows, of_member, None
         return batch_rows, of_member, set_weight[torch.as_tensor(of_member, device=device)]

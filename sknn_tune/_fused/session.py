@@ -12,10 +12,10 @@ import math
 from fractions import Fraction
 from numbers import Integral
 
-import numpy as np
 import torch
 
 from .._engine import device as engine_device
+from .._engine import sharing_key
 from .._sklearn_compat import Interval
 from . import packing
 from .jobs import build_job
@@ -147,12 +147,11 @@ class Session:
     @staticmethod
     def _share_key(member):
         """Members with equal keys train on the same rows with the same seed (in one stack they
-        share each epoch's order and gather of the rows); a cheap fingerprint of the rows, as
-        the key only orders the packing (the trainer finds the sharing members exactly)."""
+        share each epoch's order and gather of the rows): the engine's cheap key, as this one
+        only orders the packing (the trainer finds the sharing members exactly)."""
         plan = member.plan
-        rows = np.asarray(plan.data.train_rows)
-        return (id(member.block), len(rows), rows[:4].tobytes(), rows[-4:].tobytes(),
-                plan.member.seed, plan.member.shuffle, plan.data.order is None)
+        return (id(member.block), *sharing_key(plan.data, plan.member),
+                plan.data.order is None)
 
     def _capacity(self, member, sharing=1):
         """The most members one stack of ``member``'s group takes (``sharing`` of them train
